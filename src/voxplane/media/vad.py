@@ -1,0 +1,175 @@
+"""Voice activity detection at 16 kHz: one speech probability per fixed window.
+
+Two implementations of one small interface: :class:`EnergyVad` (level against an adaptive
+noise floor; no model, for tests and constrained hosts) and :class:`SileroVad` (the Silero
+ONNX model that ships inside faster-whisper, run through onnxruntime).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from importlib import import_module
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from voxplane.errors import ModelUnavailableError
+from voxplane.media.frame import Pcm16, to_float
+from voxplane.media.level import rms_dbfs
+
+VAD_RATE = 16000
+"""Every VAD takes mono int16 at this rate."""
+
+SILERO_MODEL_FILE = "silero_vad_v6.onnx"
+_INSTALL_HINT = "install the local extra: pip install 'voxplane[local]' (faster-whisper>=1.1)"
+
+
+class Vad(ABC):
+    """Buffers 16 kHz audio of any chunk length and scores each completed window.
+
+    Subclasses set :attr:`window_samples` and implement :meth:`_score` (one window → speech
+    probability in 0..1) and :meth:`_reset_state`.
+    """
+
+    window_samples: int
+
+    def __init__(self) -> None:
+        self._pending: Pcm16 = np.zeros(0, dtype=np.int16)
+
+    @property
+    def window_ms(self) -> float:
+        """Length of one window in milliseconds."""
+        return 1000.0 * self.window_samples / VAD_RATE
+
+    def push(self, samples: Pcm16) -> list[float]:
+        """Add samples; returns one probability per window completed by them (maybe none)."""
+        buffered = np.concatenate([self._pending, np.asarray(samples, dtype=np.int16)])
+        count = len(buffered) // self.window_samples
+        used = count * self.window_samples
+        self._pending = buffered[used:].copy()
+        windows = buffered[:used].reshape(count, self.window_samples)
+        return [self._score(window) for window in windows]
+
+    def reset(self) -> None:
+        """Drop buffered samples and any model state (e.g. between calls)."""
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._reset_state()
+
+    @abstractmethod
+    def _score(self, window: Pcm16) -> float: ...
+
+    @abstractmethod
+    def _reset_state(self) -> None: ...
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, x))))
+
+
+class EnergyVad(Vad):
+    """RMS level of 20 ms windows against an adaptive noise floor, mapped to 0..1.
+
+    A window scores high when it is both ``snr_db`` above the noise floor and louder than
+    ``min_speech_dbfs`` (so quiet hiss over digital silence is not speech). The floor falls
+    fast to quieter windows and rises by at most ``rise_db_per_window``, so stationary noise
+    is learned in seconds while the gaps between words keep it from following speech up.
+    """
+
+    window_samples = 320
+
+    def __init__(
+        self,
+        *,
+        snr_db: float = 12.0,
+        min_speech_dbfs: float = -55.0,
+        initial_floor_dbfs: float = -60.0,
+        rise_db_per_window: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.snr_db = snr_db
+        self.min_speech_dbfs = min_speech_dbfs
+        self.initial_floor_dbfs = initial_floor_dbfs
+        self.rise_db_per_window = rise_db_per_window
+        self.noise_floor_dbfs = initial_floor_dbfs
+
+    def _score(self, window: Pcm16) -> float:
+        level = rms_dbfs(window)
+        above_floor = _sigmoid((level - self.noise_floor_dbfs - self.snr_db) / 3.0)
+        loud_enough = _sigmoid((level - self.min_speech_dbfs) / 3.0)
+        if level < self.noise_floor_dbfs:
+            self.noise_floor_dbfs += 0.5 * (level - self.noise_floor_dbfs)
+        else:
+            self.noise_floor_dbfs += min(self.rise_db_per_window, level - self.noise_floor_dbfs)
+        self.noise_floor_dbfs = max(self.noise_floor_dbfs, -90.0)
+        return above_floor * loud_enough
+
+    def _reset_state(self) -> None:
+        self.noise_floor_dbfs = self.initial_floor_dbfs
+
+
+def default_silero_model_path() -> Path:
+    """Where the Silero VAD model shipped inside faster-whisper is; never downloads.
+
+    Raises :class:`ModelUnavailableError` with an install hint when it is not installed.
+    """
+    spec = find_spec("faster_whisper")  # locates the package without importing it
+    if spec is None or spec.origin is None:
+        raise ModelUnavailableError(f"Silero VAD needs faster-whisper: {_INSTALL_HINT}")
+    path = Path(spec.origin).parent / "assets" / SILERO_MODEL_FILE
+    if not path.is_file():
+        raise ModelUnavailableError(f"faster-whisper has no {SILERO_MODEL_FILE}: {_INSTALL_HINT}")
+    return path
+
+
+def _load_session(path: Path) -> Any:
+    try:  # imported here: onnxruntime is an optional extra
+        onnxruntime = import_module("onnxruntime")
+    except ImportError as exc:
+        raise ModelUnavailableError(f"Silero VAD needs onnxruntime: {_INSTALL_HINT}") from exc
+    if not path.is_file():
+        raise ModelUnavailableError(f"Silero VAD model {path} does not exist")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 4
+    try:
+        return onnxruntime.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises bare RuntimeError subclasses
+        raise ModelUnavailableError(f"cannot load Silero VAD model {path}: {exc}") from exc
+
+
+class SileroVad(Vad):
+    """Silero VAD v6 (ONNX), streaming with batch size 1: 512-sample (32 ms) windows.
+
+    Each window is fed with the last 64 samples of the previous one as context, and the LSTM
+    state (h, c) is carried from window to window until :meth:`reset`.
+    """
+
+    window_samples = 512
+    context_samples = 64
+
+    def __init__(self, model_path: Path | str | None = None) -> None:
+        super().__init__()
+        path = Path(model_path) if model_path is not None else default_silero_model_path()
+        self._session = _load_session(path)
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._h: npt.NDArray[np.float32] = np.zeros((1, 1, 128), dtype=np.float32)
+        self._c: npt.NDArray[np.float32] = np.zeros((1, 1, 128), dtype=np.float32)
+        self._context: npt.NDArray[np.float32] = np.zeros(self.context_samples, np.float32)
+
+    def _score(self, window: Pcm16) -> float:
+        audio = to_float(window)
+        model_input = np.concatenate([self._context, audio])[np.newaxis, :]
+        probs, self._h, self._c = self._session.run(
+            None, {"input": model_input, "h": self._h, "c": self._c}
+        )
+        self._context = audio[-self.context_samples :]
+        return float(np.asarray(probs).reshape(-1)[0])
