@@ -1,0 +1,260 @@
+"""The flow engine: walks a :class:`FlowConfig` one caller utterance at a time.
+
+Pure and synchronous: text in, :class:`FlowReply` out, no I/O and no clock. One engine per
+call; it holds the current node, the filled slots and the retry count.
+
+What happens to an utterance at a node, in order:
+
+1. while a name / free text / yes-no is asked, a strong request for a global intent that
+   clearly is not the answer ("can I just talk to a person?") and questions the FAQ can
+   answer come first;
+2. the node's gather: a value fills the slot, then a ``when`` transition or ``next``;
+3. the node's intent transitions, then the global ones;
+4. an FAQ answer, followed by the node's question again;
+5. without a gather, ``next`` is the fallback route;
+6. otherwise a retry prompt; after ``max_retries`` the ``on_fail`` node (or goodbye).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from voxplane.agents.flow import FlowConfig, Node, Transition
+from voxplane.providers.base import HangUp, SttHint, Transfer
+from voxplane.providers.flow.faq import FaqIndex
+from voxplane.providers.flow.intents import IntentMatcher
+from voxplane.providers.flow.slots import extract, has_name_prefix
+from voxplane.providers.flow.text import tokens, wordset
+
+DIGITS_PROMPT = "Seven, eight, zero, two. Four, one, three, nine."
+"""Whisper prompt for digits: number words, comma-separated (measured to help tiny.en)."""
+YES_NO_PROMPT = "Yes. No. Yeah, that's right."
+DATE_PROMPT = "Tuesday at 10:30 am."
+TIME_PROMPT = "Tuesday at 10:30 am."
+STRONG_INTENT = 90.0
+"""Score at which a global intent interrupts a name / free-text / yes-no question."""
+_HINTS: dict[str, SttHint] = {
+    "digits": SttHint("digits", DIGITS_PROMPT),
+    "yes_no": SttHint("yes_no", YES_NO_PROMPT, ("yes", "no")),
+    "name": SttHint("name"),
+    "date": SttHint("date", DATE_PROMPT),
+    "time": SttHint("time", TIME_PROMPT),
+    "free_text": SttHint("free_text"),
+}
+_QUESTION_WORDS = wordset(
+    "what when where why how who which do does did is are can could will would should"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowReply:
+    """What the agent says for one turn, and what the call does after saying it."""
+
+    text: str
+    action: HangUp | Transfer | None = None
+
+
+class _Slots(dict[str, str]):
+    """Template values: a slot not filled yet renders as nothing."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+class FlowEngine:
+    """Runs one conversation through a flow. Call :meth:`start`, then :meth:`handle`."""
+
+    def __init__(self, config: FlowConfig) -> None:
+        self._config = config
+        self._intents = IntentMatcher(config.intents, config.intent_threshold)
+        self._faq = FaqIndex(config.faq, config.faq_min_score)
+        self._slots: dict[str, str] = {}
+        self._node = config.start
+        self._retries = 0
+        self._ended = False
+
+    @property
+    def slots(self) -> Mapping[str, str]:
+        """Slots filled so far (read-only)."""
+        return MappingProxyType(self._slots)
+
+    @property
+    def node(self) -> str:
+        """Name of the current node."""
+        return self._node
+
+    @property
+    def ended(self) -> bool:
+        """True once a node with an action (hang up / transfer) was entered."""
+        return self._ended
+
+    def start(self, greeting: str | None = None) -> FlowReply:
+        """Enter the start node. ``greeting`` replaces what the start node itself says."""
+        self._slots.clear()
+        self._ended = False
+        return self._enter(self._config.start, greeting)
+
+    def handle(self, user_text: str) -> FlowReply:
+        """The agent's reply to one caller utterance."""
+        if self._ended:
+            return FlowReply("")
+        node = self._config.nodes[self._node]
+        steps: tuple[Callable[[Node, str], FlowReply | None], ...] = (
+            self._interruption,
+            self._gather,
+            self._node_intent,
+            self._global_intent,
+            self._faq_answer,
+            self._fallback_next,
+        )
+        for step in steps:
+            reply = step(node, user_text)
+            if reply is not None:
+                return reply
+        return self._retry(node)
+
+    def expected(self) -> SttHint | None:
+        """What the current node expects to hear, to bias speech-to-text."""
+        gather = self._config.nodes[self._node].gather
+        if self._ended or gather is None:
+            return None
+        if gather.type == "name" and gather.choices:
+            return SttHint("name", ", ".join(gather.choices) + ".", gather.choices)
+        return _HINTS[gather.type]
+
+    # --- steps ---------------------------------------------------------------------------
+
+    def _interruption(self, node: Node, text: str) -> FlowReply | None:
+        gather = node.gather
+        if gather is None or gather.type not in ("name", "free_text", "yes_no"):
+            return None
+        if gather.type == "name" and has_name_prefix(text):
+            return None
+        match = self._intents.match(text, [t.intent for t in self._config.global_ if t.intent])
+        if match is not None and match.score >= STRONG_INTENT:
+            target = _target(self._config.global_, match.name)
+            # a yes/no answer wins unless the caller asks for a person
+            if gather.type != "yes_no" or self._is_transfer(target):
+                return self._enter(target)
+        if _is_question(text):
+            return self._faq_answer(node, text)
+        return None
+
+    def _gather(self, node: Node, text: str) -> FlowReply | None:
+        if node.gather is None:
+            return None
+        value = extract(node.gather, text)
+        if value is None:
+            return None
+        self._slots[node.gather.slot] = value
+        target = self._when_target(node) or node.next
+        return self._enter(target) if target else None
+
+    def _node_intent(self, node: Node, text: str) -> FlowReply | None:
+        return self._intent_route(node.transitions, text)
+
+    def _global_intent(self, node: Node, text: str) -> FlowReply | None:
+        return self._intent_route(self._config.global_, text)
+
+    def _faq_answer(self, node: Node, text: str) -> FlowReply | None:
+        hit = self._faq.search(text)
+        if hit is None:
+            return None
+        question = _lower_first(self._question(node))
+        resume = f" {self._config.messages.faq_resume} {question}" if question else ""
+        return FlowReply(f"{hit.answer}{resume}")
+
+    def _fallback_next(self, node: Node, text: str) -> FlowReply | None:
+        if node.gather is None and node.next:
+            return self._enter(node.next)
+        return None
+
+    def _retry(self, node: Node) -> FlowReply:
+        gather = node.gather
+        self._retries += 1
+        limit = gather.max_retries if gather else self._config.max_retries
+        if self._retries > limit:
+            target = (gather.on_fail if gather else None) or self._config.on_fail
+            if target:
+                return self._enter(target)
+            self._ended = True
+            return FlowReply(self._config.messages.give_up, HangUp("not_understood"))
+        if gather and gather.retry:
+            return FlowReply(self._render(gather.retry))
+        text = f"{self._config.messages.not_understood} {self._question(node)}"
+        return FlowReply(text.strip())
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _enter(self, name: str, greeting: str | None = None) -> FlowReply:
+        """Enter ``name`` and chain through nodes that do not wait for the caller."""
+        parts: list[str] = []
+        seen: set[str] = set()
+        while True:
+            self._node, self._retries = name, 0
+            node = self._config.nodes[name]
+            if greeting is not None:
+                parts.append(greeting)
+                greeting = None
+            else:
+                prompt = node.gather.prompt if node.gather else None
+                parts += [self._render(node.say), self._render(prompt)]
+            if node.action is not None:
+                self._ended = True
+                action = node.action
+                event = Transfer(action.to) if action.type == "transfer" and action.to else HangUp()
+                return FlowReply(_join(parts), event)
+            if node.gather is not None:
+                break
+            waits = any(t.intent for t in node.transitions)
+            target = self._when_target(node) or (None if waits else node.next)
+            if target is None or target in seen:
+                break
+            seen.add(name)
+            name = target
+        return FlowReply(_join(parts))
+
+    def _intent_route(self, transitions: tuple[Transition, ...], text: str) -> FlowReply | None:
+        names = [t.intent for t in transitions if t.intent]
+        match = self._intents.match(text, names) if names else None
+        return self._enter(_target(transitions, match.name)) if match else None
+
+    def _when_target(self, node: Node) -> str | None:
+        for t in node.transitions:
+            if t.when and self._slots.get(t.when.slot, "").casefold() == t.when.equals.casefold():
+                return t.to
+        return None
+
+    def _is_transfer(self, name: str) -> bool:
+        action = self._config.nodes[name].action
+        return action is not None and action.type == "transfer"
+
+    def _question(self, node: Node) -> str:
+        if node.gather and node.gather.prompt:
+            return self._render(node.gather.prompt)
+        return self._render(node.say)
+
+    def _render(self, template: str | None) -> str:
+        return template.format_map(_Slots(self._slots)) if template else ""
+
+
+def _target(transitions: tuple[Transition, ...], intent: str) -> str:
+    return next(t.to for t in transitions if t.intent == intent)
+
+
+def _join(parts: list[str]) -> str:
+    return " ".join(p.strip() for p in parts if p and p.strip())
+
+
+def _lower_first(text: str) -> str:
+    first = text.split(" ", 1)[0]
+    if not text or first == "I" or first.startswith("I'") or first[1:2].isupper():
+        return text
+    return text[0].lower() + text[1:]
+
+
+def _is_question(text: str) -> bool:
+    words = tokens(text)
+    return text.rstrip().endswith("?") or bool(words and words[0] in _QUESTION_WORDS)
