@@ -1,1 +1,6 @@
-"""voxplane.media."""
+"""voxplane.media: pure audio code (no I/O, no clocks; time is passed in by callers).
+
+Import from the submodules: ``frame`` (Pcm16, AudioFrame), ``g711`` (μ-law / A-law),
+``resample`` (streaming soxr resampler), ``wav`` (decode / encode), ``level`` (dBFS),
+``vad`` (EnergyVad, SileroVad) and ``turn`` (the turn detector).
+"""

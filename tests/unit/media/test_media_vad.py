@@ -2,39 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
-from _media_audio import fsdd_16k, silence, white_noise
+from _media_audio import VADS, MakeVad, fsdd_16k, silence, utterance, white_noise
 
 from voxplane.errors import ModelUnavailableError
 from voxplane.media import vad as vad_module
 from voxplane.media.frame import Pcm16, to_float
 from voxplane.media.vad import EnergyVad, SileroVad, Vad, default_silero_model_path
 
-RATE = 16000
-LEAD_S = 1.0
-GAP_S = 0.1
 TOLERANCE_MS = 100.0
-
-VADS = [
-    pytest.param(EnergyVad, id="energy"),
-    pytest.param(SileroVad, id="silero", marks=pytest.mark.models),
-]
-MakeVad = Callable[[], Vad]
-
-
-def _utterance(speaker: str, digits: str) -> tuple[Pcm16, float, float]:
-    """silence, digits with short gaps, silence; returns samples, speech start/end in ms."""
-    parts = [silence(RATE, LEAD_S)]
-    for take, digit in enumerate(digits):
-        parts += [fsdd_16k(f"{digit}_{speaker}_{take}.wav"), silence(RATE, GAP_S)]
-    parts[-1] = silence(RATE, LEAD_S)
-    end_ms = 1000.0 * sum(len(p) for p in parts[:-1]) / RATE
-    return np.concatenate(parts), 1000.0 * LEAD_S, end_ms
 
 
 def _probs(vad: Vad, samples: Pcm16, chunk: int = 320) -> npt.NDArray[np.float64]:
@@ -53,7 +33,7 @@ def test_probability_rises_and_falls_with_speech(
     make_vad: MakeVad, speaker: str, digits: str
 ) -> None:
     vad = make_vad()
-    samples, start_ms, end_ms = _utterance(speaker, digits)
+    samples, start_ms, end_ms = utterance(speaker, digits)
     probs = _probs(vad, samples)
     assert len(probs) == len(samples) // vad.window_samples
     window_ends = (np.arange(len(probs)) + 1) * vad.window_ms
@@ -72,7 +52,7 @@ def test_probability_rises_and_falls_with_speech(
 
 @pytest.mark.parametrize("make_vad", VADS)
 def test_digital_silence_is_not_speech(make_vad: MakeVad) -> None:
-    probs = _probs(make_vad(), silence(RATE, 2.0))
+    probs = _probs(make_vad(), silence(16000, 2.0))
     assert len(probs) > 0
     assert probs.max() < 0.1
 
@@ -80,13 +60,13 @@ def test_digital_silence_is_not_speech(make_vad: MakeVad) -> None:
 @pytest.mark.parametrize("make_vad", VADS)
 @pytest.mark.parametrize("rms", [10.0, 30.0])  # about -70 and -61 dBFS
 def test_low_level_white_noise_is_not_speech(make_vad: MakeVad, rms: float) -> None:
-    probs = _probs(make_vad(), white_noise(RATE, 3.0, rms))
+    probs = _probs(make_vad(), white_noise(16000, 3.0, rms))
     assert probs.max() < 0.2
 
 
 @pytest.mark.parametrize("make_vad", VADS)
 def test_chunking_does_not_change_the_result(make_vad: MakeVad) -> None:
-    samples, _, _ = _utterance("jackson", "427")
+    samples, _, _ = utterance("jackson", "427")
     whole = make_vad().push(samples)
     for chunk in (7, 320, 1000, 4096):
         np.testing.assert_allclose(_probs(make_vad(), samples, chunk), whole, atol=1e-6)
@@ -95,7 +75,7 @@ def test_chunking_does_not_change_the_result(make_vad: MakeVad) -> None:
 @pytest.mark.parametrize("make_vad", VADS)
 def test_reset_restarts_from_a_clean_state(make_vad: MakeVad) -> None:
     vad = make_vad()
-    samples, _, _ = _utterance("nicolas", "190")
+    samples, _, _ = utterance("nicolas", "190")
     first = _probs(vad, samples)
     vad.push(np.full(100, 8000, dtype=np.int16))  # leaves a loud partial window buffered
     vad.reset()
@@ -104,12 +84,12 @@ def test_reset_restarts_from_a_clean_state(make_vad: MakeVad) -> None:
 
 def test_energy_vad_learns_stationary_noise_and_still_hears_speech() -> None:
     vad = EnergyVad()
-    noise = white_noise(RATE, 6.0, 330.0, seed=3)  # about -40 dBFS, above the speech gate
-    probs = _probs(vad, noise[: 4 * RATE])
+    noise = white_noise(16000, 6.0, 330.0, seed=3)  # about -40 dBFS, above the speech gate
+    probs = _probs(vad, noise[: 4 * 16000])
     assert probs[:10].max() >= 0.5  # loud against the initial floor at first...
     assert probs[-50:].max() < 0.5  # ...learned as noise after a few seconds
     speech = fsdd_16k("4_jackson_0.wav")
-    noisy_speech = (speech.astype(np.int32) + noise[4 * RATE : 4 * RATE + len(speech)]).clip(
+    noisy_speech = (speech.astype(np.int32) + noise[4 * 16000 : 4 * 16000 + len(speech)]).clip(
         -32768, 32767
     )
     assert _probs(vad, noisy_speech.astype(np.int16)).max() >= 0.9
@@ -150,7 +130,7 @@ def test_silero_streaming_matches_faster_whisper_offline() -> None:
     # faster-whisper scores a whole buffer at once with the same context/state scheme.
     from faster_whisper.vad import SileroVADModel
 
-    samples, _, _ = _utterance("theo", "853")
+    samples, _, _ = utterance("theo", "853")
     samples = samples[: len(samples) // 512 * 512]
     reference = SileroVADModel(str(default_silero_model_path()))(to_float(samples))
     streamed = _probs(SileroVad(), samples, chunk=320)
