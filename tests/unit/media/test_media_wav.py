@@ -137,6 +137,23 @@ GOOD = encode_wav(RAMP, 8000)
         (_riff(0x0006, 1, 8000, 8, RAMP.tobytes()), "format 0x0006"),
         (_riff(WAVE_FORMAT_PCM, 0, 8000, 16, RAMP.tobytes()), "channel count 0"),
     ],
+    ids=[
+        "empty",
+        "random-bytes",
+        "riff-only",
+        "header-only",
+        "truncated-fmt",
+        "no-data-chunk",
+        "empty-data",
+        "half-a-frame",
+        "zero-frames",
+        "rate-too-low",
+        "rate-too-high",
+        "12-bit-pcm",
+        "16-bit-float",
+        "mu-law-format",
+        "zero-channels",
+    ],
 )
 def test_bad_input_raises_one_line_audio_error(data: bytes, message: str) -> None:
     with pytest.raises(AudioError, match=message) as caught:
