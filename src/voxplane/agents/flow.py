@@ -86,11 +86,11 @@ class Gather(_Strict):
     """The question; empty when the node's ``say`` already asks it."""
     retry: str | None = None
     """Said when the answer was not understood; default: ``messages.not_understood`` + question."""
-    max_retries: int = Field(2, ge=0, le=10)
+    max_retries: int = Field(default=2, ge=0, le=10)
     on_fail: str | None = None
     """Node entered after ``max_retries`` retries; default: the flow's ``on_fail``."""
-    min_length: int | None = Field(None, ge=1, le=32)
-    max_length: int | None = Field(None, ge=1, le=32)
+    min_length: int | None = Field(default=None, ge=1, le=32)
+    max_length: int | None = Field(default=None, ge=1, le=32)
     choices: tuple[str, ...] = ()
     """For ``type: name``: the accepted names (matched fuzzily)."""
 
@@ -172,17 +172,17 @@ class FlowConfig(_Strict):
     type: Literal["flow"]
     start: str
     intents: dict[str, Intent] = {}
-    global_: tuple[Transition, ...] = Field((), alias="global")
+    global_: tuple[Transition, ...] = Field(default=(), alias="global")
     """Transitions valid from every node (e.g. "talk to a person", "goodbye")."""
     faq: tuple[FaqEntry, ...] = ()
     nodes: dict[str, Node] = Field(min_length=1)
     on_fail: str | None = None
     """Default node when a gather runs out of retries."""
-    max_retries: int = Field(2, ge=0, le=10)
+    max_retries: int = Field(default=2, ge=0, le=10)
     """Retries at nodes without a gather before ``on_fail``."""
-    intent_threshold: float = Field(80.0, ge=50.0, le=100.0)
+    intent_threshold: float = Field(default=80.0, ge=50.0, le=100.0)
     """Minimum intent score (0-100) for a match."""
-    faq_min_score: float = Field(1.2, ge=0.0)
+    faq_min_score: float = Field(default=1.2, ge=0.0)
     """Minimum BM25 score for an FAQ answer; below it the question is not answered."""
     messages: Messages = Messages()
 

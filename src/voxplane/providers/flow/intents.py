@@ -52,41 +52,57 @@ class IntentMatcher:
 
     def scores(self, text: str) -> dict[str, float]:
         """Score of every intent for ``text`` (0-100)."""
-        words = tokens(text)
-        result: dict[str, float] = {}
-        for name, (phrases, keywords) in self._intents.items():
-            best = max((_keyword_score(k, words) for k in keywords if k), default=0.0)
-            best = max([best, *(_phrase_score(p, words) for p in phrases if p)])
-            result[name] = best
-        return result
+        return {name: score for name, (score, _) in self._scored(text).items()}
 
     def match(self, text: str, among: Sequence[str] | None = None) -> IntentMatch | None:
-        """The best-scoring intent (optionally only ``among`` these) at or over the threshold."""
-        scores = self.scores(text)
-        names = [n for n in scores if among is None or n in among]
-        best: IntentMatch | None = None
-        for name in names:
-            if scores[name] >= self._threshold and (best is None or scores[name] > best.score):
-                best = IntentMatch(name, scores[name])
-        return best
+        """The best intent (optionally only ``among`` these) at or over the threshold.
+
+        Equal scores go to the intent whose match covered more of the caller's words, so
+        "move my appointment" is a reschedule rather than a booking ("appointment").
+        """
+        scored = self._scored(text)
+        names = [n for n in scored if among is None or n in among]
+        eligible = [n for n in names if scored[n][0] >= self._threshold]
+        if not eligible:
+            return None
+        best = max(eligible, key=lambda n: scored[n])  # first of equals wins
+        return IntentMatch(best, scored[best][0])
+
+    def _scored(self, text: str) -> dict[str, tuple[float, int]]:
+        """Per intent: (score, number of caller words the best match covered)."""
+        words = tokens(text)
+        result: dict[str, tuple[float, int]] = {}
+        for name, (phrases, keywords) in self._intents.items():
+            candidates = [(0.0, 0)]
+            candidates += [_keyword_score(k, words) for k in keywords if k]
+            candidates += [_phrase_score(p, words) for p in phrases if p]
+            result[name] = max(candidates)
+        return result
 
 
 def word_similarity(a: str, b: str) -> float:
-    """0-100; exact for short words, fuzzy ratio otherwise (0 under :data:`FUZZY_MIN`)."""
+    """0-100; exact for short words, else a fuzzy ratio (0 under :data:`FUZZY_MIN`).
+
+    Fuzzy matches must share the first letter: STT misspells the middle of a word
+    ("cleening") far more often than its first sound, and "meaning" is not "cleaning".
+    """
     if a == b:
         return 100.0
-    if min(len(a), len(b)) < FUZZY_MIN_LEN:
+    if min(len(a), len(b)) < FUZZY_MIN_LEN or a[0] != b[0]:
         return 0.0
     score = float(fuzz.ratio(a, b))
     return score if score >= FUZZY_MIN else 0.0
 
 
 def _negated(words: list[str], index: int) -> bool:
-    window = words[max(0, index - NEGATION_WINDOW) : index]
-    return any(w in NEGATIONS for w in window)
+    for i in range(max(0, index - NEGATION_WINDOW), index):
+        idiom = words[i] == "never" and words[i + 1 : i + 2] == ["mind"]  # not a negation
+        if words[i] in NEGATIONS and not idiom:
+            return True
+    return False
 
 
-def _keyword_score(keyword: list[str], words: list[str]) -> float:
+def _keyword_score(keyword: list[str], words: list[str]) -> tuple[float, int]:
     """Best alignment of the keyword's words at consecutive positions of ``words``."""
     n = len(keyword)
     best = 0.0
@@ -100,22 +116,24 @@ def _keyword_score(keyword: list[str], words: list[str]) -> float:
         if _negated(words, start):
             score /= 2
         best = max(best, score)
-    return best
+    return best, n if best else 0
 
 
-def _phrase_score(phrase: list[str], words: list[str]) -> float:
+def _phrase_score(phrase: list[str], words: list[str]) -> tuple[float, int]:
     """Mean best similarity of the phrase's content words to the caller's words."""
     content = [p for p in phrase if p not in STOPWORDS] or phrase
     total = 0.0
+    hits = 0
     first_hit: int | None = None
     for p in content:
         sims = [word_similarity(p, w) for w in words]
         best = max(sims, default=0.0)
         total += best
         if best > 0:
+            hits += 1
             hit = sims.index(best)
             first_hit = hit if first_hit is None else min(first_hit, hit)
     score = total / len(content)
     if first_hit is not None and _negated(words, first_hit):
         score /= 2
-    return score
+    return score, hits

@@ -58,9 +58,20 @@ def extract_digits(
     """Digits the caller read out, e.g. ``"four two seven one"`` → ``"4271"``.
 
     All digit runs are joined; when that breaks the length limits each run is tried
-    alone (the last one that fits wins), so "I have 2 kids, it's 4271" still works.
+    alone (the last one that fits wins), so "I have 2 kids, it's 4271" still works. A
+    leading "Oh," may be an interjection rather than a zero; it is dropped if that fits.
     """
-    words = words_to_numbers(tokens(text.replace("-", " ")), digits_context=True)
+    said = tokens(text.replace("-", " "))
+    attempts = [said, said[1:]] if said[:1] in (["oh"], ["o"]) else [said]
+    for words in attempts:
+        runs = _digit_runs(words_to_numbers(words, digits_context=True))
+        for candidate in ["".join(runs), *reversed(runs)]:
+            if candidate and (min_length or 1) <= len(candidate) <= (max_length or 32):
+                return candidate
+    return None
+
+
+def _digit_runs(words: list[str]) -> list[str]:
     runs: list[str] = []
     current = ""
     for w in words:
@@ -69,16 +80,7 @@ def extract_digits(
         elif w not in _DIGIT_FILLERS and current:
             runs.append(current)
             current = ""
-    if current:
-        runs.append(current)
-
-    def fits(value: str) -> bool:
-        return bool(value) and (min_length or 1) <= len(value) <= (max_length or 32)
-
-    joined = "".join(runs)
-    if fits(joined):
-        return joined
-    return next((r for r in reversed(runs) if fits(r)), None)
+    return [*runs, current] if current else runs
 
 
 def extract_yes_no(text: str) -> str | None:
