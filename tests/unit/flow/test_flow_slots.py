@@ -75,6 +75,7 @@ def test_digits_without_limits_takes_everything() -> None:
         "Sure, why not.",
         "I am.",
         "Yes please",
+        "I think so.",
     ],
 )
 def test_yes(said: str) -> None:

@@ -103,7 +103,7 @@ def _weekday(words: list[str]) -> str | None:
 
 
 def _day_number(words: list[str], i: int) -> int | None:
-    if 0 <= i < len(words) and words[i].isdigit() and 1 <= int(words[i]) <= 31:
+    if 0 <= i < len(words) and words[i].isdecimal() and 1 <= int(words[i]) <= 31:
         return int(words[i])
     return None
 
@@ -161,7 +161,7 @@ def _relative_clock(words: list[str]) -> tuple[int, int] | None:
         before = words[i - 1] if words[i - 1] != "minutes" or i < 2 else words[i - 2]
         minutes = {"half": 30, "quarter": 15}.get(before)
         # multiples of five only: "2 to 4" is a range, "five to three" a time
-        if minutes is None and before.isdigit() and int(before) in range(5, 31, 5):
+        if minutes is None and before.isdecimal() and int(before) in range(5, 31, 5):
             minutes = int(before)
         if minutes is None:
             continue
@@ -175,7 +175,7 @@ def _relative_clock(words: list[str]) -> tuple[int, int] | None:
 
 
 def _hour_at(words: list[str], i: int) -> int | None:
-    if 0 <= i < len(words) and words[i].isdigit() and 0 <= int(words[i]) <= 23:
+    if 0 <= i < len(words) and words[i].isdecimal() and 0 <= int(words[i]) <= 23:
         return int(words[i])
     return None
 
@@ -189,7 +189,7 @@ def _hour_minute(words: list[str]) -> tuple[int, int] | None:
         nxt = words[i + 1]
         if nxt == "0" and i + 2 < len(words) and re.fullmatch(r"[1-9]", words[i + 2]):
             return hour, int(words[i + 2])
-        if nxt.isdigit() and 10 <= int(nxt) <= 59 and words[i + 2 : i + 3] not in (["th"],):
+        if nxt.isdecimal() and 10 <= int(nxt) <= 59 and words[i + 2 : i + 3] not in (["th"],):
             return hour, int(nxt)
     return None
 

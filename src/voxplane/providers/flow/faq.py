@@ -41,7 +41,7 @@ def terms(text: str) -> list[str]:
     return [
         stem(w)
         for w in tokens(text)
-        if w not in STOPWORDS and w not in _EXTRA_STOPWORDS and not w.isdigit()
+        if w not in STOPWORDS and w not in _EXTRA_STOPWORDS and not w.isdecimal()
     ]
 
 

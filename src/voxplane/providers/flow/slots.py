@@ -25,7 +25,8 @@ _AFFIRMATIVE_PHRASES = (
     "absolutely", "definitely", "certainly", "ok", "okay", "alright", "all right",
     "affirmative", "please do", "go ahead", "sounds good", "of course", "perfect",
     "exactly", "indeed", "uh huh", "mhm", "that is it", "it is", "i am", "i do", "great",
-    "no problem", "not a problem", "no worries", "why not", "please",
+    "no problem", "not a problem", "no worries", "why not", "please", "i think so",
+    "i believe so",
 )  # fmt: skip
 """Checked before the negatives, so "no problem" and "why not" mean yes."""
 _UNSURE_PHRASES = ("not sure", "do not know", "maybe", "no idea", "unsure")
@@ -75,7 +76,7 @@ def _digit_runs(words: list[str]) -> list[str]:
     runs: list[str] = []
     current = ""
     for w in words:
-        if w.isdigit():
+        if w.isdecimal():
             current += w
         elif w not in _DIGIT_FILLERS and current:
             runs.append(current)
@@ -114,7 +115,7 @@ def extract_name(text: str, choices: tuple[str, ...] = ()) -> str | None:
             kept.append(w)
     if after is None and len(kept) > MAX_NAME_WORDS:
         return None  # a sentence, not a name
-    if not kept or any(c.isdigit() for w in kept for c in w):
+    if not kept or any(c.isdecimal() for w in kept for c in w):
         return None
     return " ".join(_title(w) for w in kept[:MAX_NAME_WORDS])
 

@@ -6,6 +6,7 @@ Pure functions; everything downstream (intents, slots, FAQ) sees text through th
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _CONTRACTIONS = {
     "won't": "will not",
@@ -61,7 +62,7 @@ def normalize(text: str) -> str:
     Keeps ``2:30`` (a colon between digits) and joins ``4,271`` into ``4271``;
     ``p.m.`` becomes ``pm``.
     """
-    t = text.lower().replace("\u2019", "'").replace("\u2018", "'")
+    t = unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'").replace("\u2018", "'")
     t = re.sub(r"\b([ap])\.\s?m\b\.?", r"\1m", t)
     t = _CONTRACTION_RE.sub(lambda m: _CONTRACTIONS[m.group(1)], t)
     t = _SUFFIX_RE.sub(lambda m: _SUFFIXES[m.group(1)], t)
@@ -80,7 +81,7 @@ def tokens(text: str) -> list[str]:
 
 def is_number_word(token: str) -> bool:
     """True for ``7``, ``seven``, ``seventeen``, ``seventy``."""
-    return token.isdigit() or token in UNITS or token in TEENS or token in TENS
+    return token.isdecimal() or token in UNITS or token in TEENS or token in TENS
 
 
 def words_to_numbers(words: list[str], *, digits_context: bool = False) -> list[str]:
@@ -151,7 +152,7 @@ def _near_homophone(words: list[str], i: int) -> bool:
 
 
 def _kind(word: str) -> str | None:
-    if word.isdigit():
+    if word.isdecimal():
         return "digits"
     if word in UNITS:
         return "unit"
@@ -165,7 +166,7 @@ def _kind(word: str) -> str | None:
 
 
 def _digit_string(word: str) -> str:
-    return word if word.isdigit() else str(UNITS[word])
+    return word if word.isdecimal() else str(UNITS[word])
 
 
 def _flush(out: list[str], value: int | None) -> int | None:
