@@ -22,12 +22,13 @@ class AudioHistory:
         return 1000.0 * self._total / self._rate
 
     def append(self, samples: Pcm16) -> None:
-        samples = samples[-self._capacity :]
-        pos = self._total % self._capacity
+        total = self._total + len(samples)
+        samples = samples[-self._capacity :]  # older samples would be overwritten anyway
+        pos = (total - len(samples)) % self._capacity
         first = min(len(samples), self._capacity - pos)
         self._buffer[pos : pos + first] = samples[:first]
         self._buffer[: len(samples) - first] = samples[first:]
-        self._total += len(samples)
+        self._total = total
 
     def slice(self, start_ms: float, end_ms: float) -> Pcm16:
         """Audio between two caller-audio times, clipped to what is still held."""
