@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-_WORD = re.compile(r"[a-z']+")
+_WORD = re.compile(r"[\w']+")  # digits and accents are words: "okay, 2" is an answer
 
 
 def words(text: str) -> list[str]:
