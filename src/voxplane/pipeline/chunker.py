@@ -7,6 +7,8 @@ import re
 _ABBREVIATIONS = frozenset(
     {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "a.m", "p.m", "no"}
 )
+_INITIALS = re.compile(r"(?:[^\W\d_]\.)*[^\W\d_]")
+"""Single letters with dots between them ("J", "U.S", "e.g"); the final dot is the match."""
 _END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)")
 
 
@@ -56,6 +58,8 @@ class SentenceChunker:
         return None
 
     def _is_abbreviation(self, dot: int) -> bool:
+        if self._buffer[dot] != ".":
+            return False  # "Plan B!" ends a sentence; only a dot can abbreviate
         words = self._buffer[:dot].split()
         word = words[-1].lower().rstrip(".") if words else ""
-        return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
+        return word in _ABBREVIATIONS or _INITIALS.fullmatch(word) is not None
