@@ -296,8 +296,9 @@ class CallSession:
     async def _run_reply(self, speaker: Speaker, events: AsyncIterator[BrainEvent]) -> None:
         try:
             await speaker.speak(events)
-        except VoxplaneError as error:
-            log.warning("agent answer failed", extra={"error": str(error)})
+        except* VoxplaneError as errors:  # the speaker's TaskGroup wraps provider errors
+            reasons = "; ".join(str(error) for error in errors.exceptions)
+            log.warning("agent answer failed", extra={"error": reasons})
         if self._reply is not None and self._reply.speaker is speaker:
             self._reply = None
         self._record_speech(speaker, interrupted=False, buffered_ms=0.0)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import numpy as np
 
+from voxplane.errors import VoxplaneError
 from voxplane.media.frame import AudioFrame, Pcm16, samples_per_frame
 from voxplane.media.resample import Resampler
 from voxplane.pipeline.chunker import SentenceChunker
@@ -15,6 +17,8 @@ from voxplane.pipeline.playout import PlayoutTracker
 from voxplane.pipeline.records import TurnMetrics
 from voxplane.providers.base import TTS, BrainEvent, HangUp, TextChunk, Transfer
 from voxplane.transports.base import AudioSink
+
+log = logging.getLogger(__name__)
 
 AUDIO_QUEUE_CHUNKS = 8
 """TTS chunks (about a sentence each) synthesized ahead of playout."""
@@ -76,17 +80,22 @@ class Speaker:
     ) -> None:
         chunker = SentenceChunker()
         loop = asyncio.get_running_loop()
-        async for event in events:
-            match event:
-                case TextChunk(text):
-                    if self._metrics and self._metrics.brain_first_text is None:
-                        self._metrics.brain_first_text = loop.time()
-                    for sentence in chunker.push(text):
-                        await self._say(sentence, queue)
-                case HangUp() | Transfer():
-                    self.action = event
-        for sentence in chunker.flush():
-            await self._say(sentence, queue)
+        try:
+            async for event in events:
+                match event:
+                    case TextChunk(text):
+                        if self._metrics and self._metrics.brain_first_text is None:
+                            self._metrics.brain_first_text = loop.time()
+                        for sentence in chunker.push(text):
+                            await self._say(sentence, queue)
+                    case HangUp() | Transfer():
+                        self.action = event
+            for sentence in chunker.flush():
+                await self._say(sentence, queue)
+        except VoxplaneError as error:
+            # The brain or TTS failed: play what is already synthesized rather than cut it
+            # off mid-word, and drop the unfinished sentence.
+            log.warning("answer cut short by a provider error", extra={"error": str(error)})
         await queue.put(None)
 
     async def _say(self, sentence: str, queue: asyncio.Queue[AudioFrame | None]) -> None:
