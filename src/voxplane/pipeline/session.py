@@ -142,6 +142,10 @@ class CallSession:
             await self._stop_reply()
             for task in tasks:
                 task.cancel()
+            # Transcriptions nobody will read: the group would otherwise wait them out.
+            self._cancel_speculation()
+            while not self._turns.empty():
+                self._turns.get_nowait().transcript.cancel()
         self._result.turns.sort(key=lambda t: (t.start_ms, t.role == "agent"))
         return self._result
 
@@ -267,7 +271,7 @@ class CallSession:
         text, stt_done = await turn.transcript
         turn.metrics.stt_final = stt_done
         text = text.strip()
-        if not text:
+        if not text or self._done.is_set():
             return
         speaking = self._reply is not None and turn.overlapped and not turn.barged_in
         if speaking and is_backchannel(text, self._turn.backchannels):
@@ -289,6 +293,8 @@ class CallSession:
 
     def _start_reply(self, events: AsyncIterator[BrainEvent], metrics: TurnMetrics | None) -> None:
         assert self._group is not None
+        if self._done.is_set():
+            return  # the call is over: nothing more is said
         speaker = Speaker(self._parts.tts, self._transport.sink, metrics)
         task = self._group.create_task(self._run_reply(speaker, events))
         self._reply = _ActiveReply(speaker, task)
