@@ -123,6 +123,7 @@ class CallSession:
         self._last_activity = 0.0
         self._reprompts = 0
         self._turn_count = 0
+        self._closing = False  # the call's last words are playing: nothing may cut them
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -251,6 +252,7 @@ class CallSession:
             self._reply is not None
             and settings.enabled
             and not self._barged_in
+            and not self._closing
             and self._detector.in_speech
             and self._detector.speech_ms >= settings.min_speech_ms
         ):
@@ -271,7 +273,7 @@ class CallSession:
         text, stt_done = await turn.transcript
         turn.metrics.stt_final = stt_done
         text = text.strip()
-        if not text or self._done.is_set():
+        if not text or self._closing or self._done.is_set():
             return
         speaking = self._reply is not None and turn.overlapped and not turn.barged_in
         if speaking and is_backchannel(text, self._turn.backchannels):
@@ -350,8 +352,7 @@ class CallSession:
             await asyncio.sleep(WATCHDOG_PERIOD_S)
             now = loop.time()
             if now - self._t0 >= call.max_duration_s:
-                await self._stop_reply()
-                self._start_reply(_say(call.max_duration_message, "max_duration"), None)
+                await self._close(call.max_duration_message, "max_duration")
                 return
             if self._reply is not None or self._busy or self._detector.in_speech:
                 self._last_activity = now
@@ -360,8 +361,15 @@ class CallSession:
                     self._reprompts += 1
                     self._start_reply(_say(call.silence_reprompt), None)
                 else:
-                    self._start_reply(_say(call.silence_goodbye, "silence"), None)
+                    await self._close(call.silence_goodbye, "silence")
                     return
+
+    async def _close(self, goodbye: str, reason: str) -> None:
+        """Say the pipeline's last words and hang up; barge-in and caller turns are ignored,
+        or the call would go on past its limit with no watchdog left to end it."""
+        self._closing = True
+        await self._stop_reply()
+        self._start_reply(_say(goodbye, reason), None)
 
 
 def _inbound_quality(rate: int) -> Quality:
