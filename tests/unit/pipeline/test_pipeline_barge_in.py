@@ -1,0 +1,46 @@
+"""Barge-in: long caller speech cuts the agent; backchannels do not."""
+
+from __future__ import annotations
+
+from _pipeline_harness import LONG_ANSWER, TURN, run_call, say
+
+from voxplane.testing.fakes import ScriptedBrain
+
+MS_PER_WORD = 300  # ScriptedTTS default
+
+
+def test_caller_talking_over_the_agent_cuts_it_to_what_was_heard() -> None:
+    brain = ScriptedBrain("Hello.", [LONG_ANSWER, "Every Saturday."], hang_up_after=2)
+    # The caller starts 1 s into the answer and speaks for 1.2 s (> 500 ms barge-in minimum).
+    c = run_call(
+        [say(0, 800), say(1, 1200, barge_in_at_ms=1000)], ["When?", "Which Saturday?"], brain
+    )
+    cut, barge = c.agent(1), c.user(1)
+    assert cut.interrupted
+    played_ms = cut.end_ms - cut.start_ms
+    assert abs(cut.end_ms - barge.start_ms - TURN.barge_in.min_speech_ms) <= 20
+    heard = cut.text.split()
+    assert heard == LONG_ANSWER.split()[: played_ms // MS_PER_WORD] and len(heard) == 5
+    assert brain.heard_on_interrupt == [cut.text]
+    assert c.caller.sink.cleared == 1
+    assert c.texts()[3:] == ["Which Saturday?", "Every Saturday."]
+
+
+def test_backchannel_over_the_agent_does_not_interrupt() -> None:
+    brain = ScriptedBrain("Hello.", [LONG_ANSWER])
+    c = run_call([say(0, 800), say(1, 300, barge_in_at_ms=1000)], ["When?", "Mm-hmm."], brain)
+    assert c.texts() == ["Hello.", "When?", LONG_ANSWER]
+    assert not c.agent(1).interrupted
+    assert brain.received == ["When?"]
+    assert brain.heard_on_interrupt == []
+    assert c.caller.sink.cleared == 0
+
+
+def test_short_words_that_are_not_a_backchannel_do_interrupt() -> None:
+    brain = ScriptedBrain("Hello.", [LONG_ANSWER, "Okay."])
+    c = run_call([say(0, 800), say(1, 300, barge_in_at_ms=1000)], ["When?", "Stop."], brain)
+    assert c.agent(1).interrupted
+    assert LONG_ANSWER.startswith(c.agent(1).text)
+    assert brain.received == ["When?", "Stop."]
+    assert c.texts()[-2:] == ["Stop.", "Okay."]
+    assert c.caller.sink.cleared == 1

@@ -1,0 +1,57 @@
+"""Speculative end of turn and voice-to-voice latency, in virtual time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _pipeline_harness import TURN, run_call, say
+
+from voxplane.pipeline.session import PREROLL_MS
+from voxplane.testing.fakes import ScriptedBrain, ScriptedSTT, caller_speech, silence
+from voxplane.transports.simulated import CallerTurn
+
+WINDOW_MS = 20  # one ToneVad window
+
+
+def test_pause_then_end_uses_the_speculative_transcript() -> None:
+    c = run_call([say(0, 800)], ["Hi."], ScriptedBrain("Hello.", ["Sure."]))
+    assert c.result.metrics[0].speculative_hit
+    assert len(c.stt.calls) == 1
+
+
+def test_short_pause_discards_the_speculation_and_keeps_one_turn() -> None:
+    # One utterance with a 200 ms gap, shorter than the 300 ms end-of-speech silence.
+    audio = np.concatenate([caller_speech(0, 600), silence(200), caller_speech(0, 600)])
+    c = run_call(
+        [CallerTurn(audio, 16_000)], ["Book a cleaning."], ScriptedBrain("Hello.", ["Sure."])
+    )
+    first, second = (ms for ms, _ in c.stt.calls)
+    assert first == PREROLL_MS + 600 + WINDOW_MS
+    assert second == PREROLL_MS + 1400 + WINDOW_MS  # the whole turn, heard again
+    assert c.texts("user") == ["Book a cleaning."]
+    assert c.user(0).end_ms - c.user(0).start_ms == 1400
+    assert c.result.metrics[0].speculative_hit  # the speculation started at the final pause
+
+
+@pytest.mark.parametrize(
+    ("stt_delay_s", "v2v_ms"),
+    [
+        (0.1, 300 + 10 + 50),  # STT done within the end-of-speech wait: endpoint+brain+TTS
+        (0.5, WINDOW_MS + 500 + 10 + 50),  # STT outlasts the silence: it sets the pace
+    ],
+)
+def test_voice_to_voice(stt_delay_s: float, v2v_ms: int) -> None:
+    stt = ScriptedSTT(["Hi."], delay_s=stt_delay_s)
+    c = run_call([say(0, 800)], brain=ScriptedBrain("Hello.", ["Sure."]), stt=stt)
+    metrics = c.result.metrics[0]
+    assert metrics.endpoint_ms == TURN.end_of_speech_ms
+    assert metrics.voice_to_voice_ms is not None
+    assert abs(metrics.voice_to_voice_ms - v2v_ms) <= WINDOW_MS
+
+
+def test_without_speculation_stt_starts_at_the_endpoint() -> None:
+    turn = TURN.model_copy(update={"speculative_stt": False})
+    c = run_call([say(0, 800)], ["Hi."], ScriptedBrain("Hello.", ["Sure."]), turn=turn)
+    metrics = c.result.metrics[0]
+    assert not metrics.speculative_hit
+    assert metrics.voice_to_voice_ms == 300 + 100 + 10 + 50
