@@ -59,6 +59,8 @@ class PiperEngine:
         self._voice: Any = PiperVoice.load(path)
         self.sample_rate = int(self._voice.config.sample_rate)
         self._pool = ThreadPoolExecutor(options.workers, thread_name_prefix="piper")
+        for _audio in self.sentences("Hello.", 1.0):  # warm up onnxruntime at load
+            pass
 
     def sentences(self, text: str, speed: float) -> Iterator[npt.NDArray[np.float32]]:
         """Float audio, one array per sentence (blocking: run it in the pool)."""

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from voxplane.errors import ModelUnavailableError, ProviderError
 from voxplane.media.frame import Pcm16, to_float
 from voxplane.providers.base import STT, SttCapabilities, SttHint, Transcript
@@ -62,6 +64,9 @@ class WhisperEngine:
             num_workers=options.workers,
         )
         self._pool = ThreadPoolExecutor(options.workers, thread_name_prefix="whisper")
+        # The first inference allocates CTranslate2's buffers: pay for it at load, not on
+        # a caller's first turn.
+        self._transcribe(np.zeros(16_000, dtype=np.int16), "en", None)
 
     async def transcribe(self, samples: Pcm16, language: str, prompt: str | None) -> str:
         loop = asyncio.get_running_loop()
