@@ -84,6 +84,8 @@ class _UserTurn:
 class _ActiveReply:
     speaker: Speaker
     task: asyncio.Task[None]
+    from_brain: bool
+    """False for the pipeline's own words (reprompts, goodbyes): the brain never said them."""
 
 
 class CallSession:
@@ -293,13 +295,19 @@ class CallSession:
         )
         self._start_reply(self._parts.brain.respond(text), turn.metrics)
 
-    def _start_reply(self, events: AsyncIterator[BrainEvent], metrics: TurnMetrics | None) -> None:
+    def _start_reply(
+        self,
+        events: AsyncIterator[BrainEvent],
+        metrics: TurnMetrics | None,
+        *,
+        from_brain: bool = True,
+    ) -> None:
         assert self._group is not None
         if self._done.is_set():
             return  # the call is over: nothing more is said
         speaker = Speaker(self._parts.tts, self._transport.sink, metrics)
         task = self._group.create_task(self._run_reply(speaker, events))
-        self._reply = _ActiveReply(speaker, task)
+        self._reply = _ActiveReply(speaker, task, from_brain)
 
     async def _run_reply(self, speaker: Speaker, events: AsyncIterator[BrainEvent]) -> None:
         try:
@@ -329,7 +337,8 @@ class CallSession:
         buffered = sink.buffered_ms()
         await sink.clear()
         heard = self._record_speech(active.speaker, interrupted=True, buffered_ms=buffered)
-        self._parts.brain.on_interrupted(heard)
+        if active.from_brain:
+            self._parts.brain.on_interrupted(heard)
 
     def _record_speech(self, speaker: Speaker, *, interrupted: bool, buffered_ms: float) -> str:
         heard = speaker.heard(buffered_ms)
@@ -359,7 +368,7 @@ class CallSession:
             elif now - self._last_activity >= call.silence_timeout_ms / 1000:
                 if self._reprompts < call.max_silence_reprompts:
                     self._reprompts += 1
-                    self._start_reply(_say(call.silence_reprompt), None)
+                    self._start_reply(_say(call.silence_reprompt), None, from_brain=False)
                 else:
                     await self._close(call.silence_goodbye, "silence")
                     return
@@ -369,7 +378,7 @@ class CallSession:
         or the call would go on past its limit with no watchdog left to end it."""
         self._closing = True
         await self._stop_reply()
-        self._start_reply(_say(goodbye, reason), None)
+        self._start_reply(_say(goodbye, reason), None, from_brain=False)
 
 
 def _inbound_quality(rate: int) -> Quality:

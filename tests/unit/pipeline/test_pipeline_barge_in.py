@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 from _pipeline_harness import LONG_ANSWER, TURN, run_call, say
 
-from voxplane.testing.fakes import ScriptedBrain
+from voxplane.agents.schema import CallConfig
+from voxplane.testing.fakes import ScriptedBrain, caller_speech, silence
+from voxplane.transports.simulated import CallerTurn
 
 MS_PER_WORD = 300  # ScriptedTTS default
 
@@ -44,3 +47,15 @@ def test_short_words_that_are_not_a_backchannel_do_interrupt() -> None:
     assert brain.received == ["When?", "Stop."]
     assert c.texts()[-2:] == ["Stop.", "Okay."]
     assert c.caller.sink.cleared == 1
+
+
+def test_talking_over_a_reprompt_does_not_tell_the_brain() -> None:
+    # The caller starts its turn at 1.06 s (0.7 s after the greeting) with 1.5 s of
+    # silence, so it talks over the reprompt that starts at 2.45 s.
+    audio = np.concatenate([silence(1500), caller_speech(0, 1000)])
+    brain = ScriptedBrain("Hello.", ["Welcome back."])
+    quiet = CallConfig(silence_timeout_ms=2000)
+    c = run_call([CallerTurn(audio, 16_000)], ["I'm here."], brain, call=quiet)
+    assert c.agent(1).interrupted and quiet.silence_reprompt.startswith(c.agent(1).text)
+    assert brain.heard_on_interrupt == []  # the brain never said the reprompt
+    assert c.texts()[-2:] == ["I'm here.", "Welcome back."]
