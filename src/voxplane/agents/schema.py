@@ -52,6 +52,9 @@ class TurnConfig(Strict):
     """A turn this long is cut and answered (someone who never pauses, or line noise)."""
     speculative_stt: bool = True
     """Transcribe as soon as silence begins; commit when the end-of-speech silence confirms."""
+    continuation_ms: int = Field(1200, ge=0, le=5000)
+    """A caller who speaks again before this much of the agent's answer has played only
+    paused: the answer is dropped and both parts are answered as one turn. 0 disables."""
     barge_in: BargeInConfig = BargeInConfig()
     backchannels: tuple[str, ...] = (
         "mhm",

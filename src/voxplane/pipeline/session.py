@@ -78,14 +78,29 @@ class _UserTurn:
     overlapped: bool
     """The agent was speaking when this turn ended."""
     barged_in: bool
+    continues: bool
+    """The caller only paused: this continues the turn answered last."""
+
+
+@dataclass(slots=True)
+class _Answered:
+    """The last caller turn the brain answered, kept so a continuation can replace it."""
+
+    text: str
+    checkpoint: object | None
+    record: TurnRecord
+    metrics: TurnMetrics
 
 
 @dataclass(slots=True)
 class _ActiveReply:
     speaker: Speaker
     task: asyncio.Task[None]
+    answering: _Answered | None
+    """The caller turn this answers; None for the pipeline's own words (reprompts,
+    goodbyes) and the greeting."""
     from_brain: bool
-    """False for the pipeline's own words (reprompts, goodbyes): the brain never said them."""
+    """False for the pipeline's own words: the brain never said them."""
 
 
 class CallSession:
@@ -119,6 +134,8 @@ class CallSession:
         self._speech_start_ms = 0.0
         self._barged_in = False
         self._overlapped = False
+        self._continues = False
+        self._answered: _Answered | None = None
         self._vad_ms = 0.0
         self._in_ms = 0.0
         self._busy = 0  # caller turns queued or being answered
@@ -193,6 +210,7 @@ class CallSession:
             case SpeechStarted(start_ms=start_ms):
                 self._speech_start_ms = start_ms
                 self._barged_in = False
+                self._continues = self._is_continuation()
                 self._overlapped = self._reply is not None
             case SpeechPaused(speech_end_ms=end_ms):
                 self._cancel_speculation()
@@ -220,6 +238,7 @@ class CallSession:
             metrics=metrics,
             overlapped=self._overlapped or self._reply is not None,
             barged_in=self._barged_in,
+            continues=self._continues,
         )
         try:
             self._turns.put_nowait(turn)
@@ -247,6 +266,21 @@ class CallSession:
             return "", asyncio.get_running_loop().time()
         self._result.stt_audio_ms += transcript.audio_ms
         return transcript.text, asyncio.get_running_loop().time()
+
+    def _is_continuation(self) -> bool:
+        """Caller speech starting now continues their last turn: its answer is still to
+        come, or has played less than ``continuation_ms``."""
+        if self._turn.continuation_ms == 0:
+            return False
+        if self._busy:
+            return True
+        reply = self._reply
+        return (
+            reply is not None
+            and reply.answering is not None
+            and reply.answering is self._answered
+            and reply.speaker.sent_ms <= self._turn.continuation_ms
+        )
 
     async def _check_barge_in(self) -> None:
         settings = self._turn.barge_in
@@ -281,24 +315,31 @@ class CallSession:
         if speaking and is_backchannel(text, self._turn.backchannels):
             return
         await self._stop_reply()
-        self._turn_count += 1
+        start_ms = self._call_ms(self._wall(turn.start_ms))
+        previous = self._answered if turn.continues else None
+        if previous is not None and previous.checkpoint is not None:
+            # The caller had only paused: take the answered part back, answer the whole.
+            self._parts.brain.rollback(previous.checkpoint)
+            self._result.turns.remove(previous.record)
+            self._result.metrics.remove(previous.metrics)
+            text = f"{previous.text} {text}"
+            start_ms = previous.record.start_ms
+        else:
+            self._turn_count += 1
         self._reprompts = 0
         turn.metrics.turn = self._turn_count
+        record = TurnRecord("user", text, start_ms, self._call_ms(self._wall(turn.end_ms)))
         self._result.metrics.append(turn.metrics)
-        self._result.turns.append(
-            TurnRecord(
-                "user",
-                text,
-                self._call_ms(self._wall(turn.start_ms)),
-                self._call_ms(self._wall(turn.end_ms)),
-            )
-        )
-        self._start_reply(self._parts.brain.respond(text), turn.metrics)
+        self._result.turns.append(record)
+        checkpoint = self._parts.brain.checkpoint()
+        self._answered = _Answered(text, checkpoint, record, turn.metrics)
+        self._start_reply(self._parts.brain.respond(text), turn.metrics, self._answered)
 
     def _start_reply(
         self,
         events: AsyncIterator[BrainEvent],
         metrics: TurnMetrics | None,
+        answering: _Answered | None = None,
         *,
         from_brain: bool = True,
     ) -> None:
@@ -307,7 +348,7 @@ class CallSession:
             return  # the call is over: nothing more is said
         speaker = Speaker(self._parts.tts, self._transport.sink, metrics)
         task = self._group.create_task(self._run_reply(speaker, events))
-        self._reply = _ActiveReply(speaker, task, from_brain)
+        self._reply = _ActiveReply(speaker, task, answering, from_brain)
 
     async def _run_reply(self, speaker: Speaker, events: AsyncIterator[BrainEvent]) -> None:
         try:

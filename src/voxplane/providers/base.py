@@ -111,6 +111,18 @@ class Brain(ABC):
     def on_interrupted(self, heard_text: str) -> None:  # noqa: B027 - optional hook
         """The caller barged in; only ``heard_text`` of the last answer reached them."""
 
+    def checkpoint(self) -> object | None:
+        """The conversation state before a turn, so the turn can be taken back.
+
+        The pipeline takes a turn back when the caller turns out to have only paused: their
+        next words continue the same turn, which is then answered as a whole. ``None``
+        means this brain cannot take turns back (each part is then answered on its own).
+        """
+        return None
+
+    def rollback(self, checkpoint: object) -> None:  # noqa: B027 - optional hook
+        """Return to a state from :meth:`checkpoint`."""
+
 
 # --- text to speech -------------------------------------------------------------------------
 

@@ -117,6 +117,7 @@ class ScriptedBrain(Brain):
         self._delay = delay_s
         self.heard_on_interrupt: list[str] = []
         self.received: list[str] = []
+        self.rolled_back: list[list[str]] = []
 
     async def greet(self) -> AsyncIterator[BrainEvent]:
         await asyncio.sleep(self._delay)
@@ -138,6 +139,14 @@ class ScriptedBrain(Brain):
 
     def on_interrupted(self, heard_text: str) -> None:
         self.heard_on_interrupt.append(heard_text)
+
+    def checkpoint(self) -> int:
+        return len(self.received)
+
+    def rollback(self, checkpoint: object) -> None:
+        assert isinstance(checkpoint, int)
+        self.rolled_back.append(self.received[checkpoint:])
+        del self.received[checkpoint:]
 
 
 class ScriptedTTS(TTS):

@@ -247,3 +247,15 @@ def test_choices_hint_and_routing() -> None:
     engine.start()
     assert engine.expected() == SttHint("name", "Dr. Smith, Dr. Patel.", ("Dr. Smith", "Dr. Patel"))
     assert engine.handle("doctor patel please").text == "Patel it is, Dr. Patel."
+
+
+def test_restoring_a_snapshot_takes_a_turn_back(engine: FlowEngine) -> None:
+    walk(engine, "I'd like to book a cleaning", "yes")
+    before = engine.snapshot()
+    assert engine.node == "patient_number"
+    walk(engine, "four two")  # half a number: a retry
+    engine.restore(before)
+    assert engine.node == "patient_number"
+    reply = engine.handle("four two. seven one.")
+    assert engine.slots["patient_number"] == "4271"
+    assert engine.node == "book_name" and "name" in reply.text

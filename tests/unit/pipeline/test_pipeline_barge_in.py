@@ -14,16 +14,17 @@ MS_PER_WORD = 300  # ScriptedTTS default
 
 def test_caller_talking_over_the_agent_cuts_it_to_what_was_heard() -> None:
     brain = ScriptedBrain("Hello.", [LONG_ANSWER, "Every Saturday."], hang_up_after=2)
-    # The caller starts 1 s into the answer and speaks for 1.2 s (> 500 ms barge-in minimum).
+    # The caller starts 1.5 s into the answer (past the 1.2 s continuation window) and
+    # speaks for 1.2 s (> 500 ms barge-in minimum).
     c = run_call(
-        [say(0, 800), say(1, 1200, barge_in_at_ms=1000)], ["When?", "Which Saturday?"], brain
+        [say(0, 800), say(1, 1200, barge_in_at_ms=1500)], ["When?", "Which Saturday?"], brain
     )
     cut, barge = c.agent(1), c.user(1)
     assert cut.interrupted
     played_ms = cut.end_ms - cut.start_ms
     assert abs(cut.end_ms - barge.start_ms - TURN.barge_in.min_speech_ms) <= 20
     heard = cut.text.split()
-    assert heard == LONG_ANSWER.split()[: played_ms // MS_PER_WORD] and len(heard) == 5
+    assert heard == LONG_ANSWER.split()[: played_ms // MS_PER_WORD] and len(heard) == 6
     assert brain.heard_on_interrupt == [cut.text]
     assert c.caller.sink.cleared == 1
     assert c.texts()[3:] == ["Which Saturday?", "Every Saturday."]
@@ -41,7 +42,7 @@ def test_backchannel_over_the_agent_does_not_interrupt() -> None:
 
 def test_short_words_that_are_not_a_backchannel_do_interrupt() -> None:
     brain = ScriptedBrain("Hello.", [LONG_ANSWER, "Okay."])
-    c = run_call([say(0, 800), say(1, 300, barge_in_at_ms=1000)], ["When?", "Stop."], brain)
+    c = run_call([say(0, 800), say(1, 300, barge_in_at_ms=1500)], ["When?", "Stop."], brain)
     assert c.agent(1).interrupted
     assert LONG_ANSWER.startswith(c.agent(1).text)
     assert brain.received == ["When?", "Stop."]
@@ -59,3 +60,31 @@ def test_talking_over_a_reprompt_does_not_tell_the_brain() -> None:
     assert c.agent(1).interrupted and quiet.silence_reprompt.startswith(c.agent(1).text)
     assert brain.heard_on_interrupt == []  # the brain never said the reprompt
     assert c.texts()[-2:] == ["I'm here.", "Welcome back."]
+
+
+def test_a_caller_who_only_paused_is_answered_once_for_the_whole_turn() -> None:
+    # "Four two" ... 300 ms+ pause ends the turn, the agent starts answering, and "seven
+    # one" follows 0.3 s into that answer: the answer is dropped and the brain, rolled
+    # back, answers both parts as one turn.
+    echo = [lambda text: f"{LONG_ANSWER} You said {text}"] * 2
+    brain = ScriptedBrain("Hello.", echo)
+    c = run_call([say(0, 800), say(1, 700, barge_in_at_ms=300)], ["Four two.", "Seven one."], brain)
+    assert brain.rolled_back == [["Four two."]]
+    assert brain.received == ["Four two. Seven one."]
+    assert c.texts("user") == ["Four two. Seven one."]
+    assert c.agent(1).interrupted
+    assert c.texts("agent")[-1].endswith("You said Four two. Seven one.")
+    assert [m.turn for m in c.result.metrics] == [1]
+
+
+def test_continuation_can_be_switched_off() -> None:
+    brain = ScriptedBrain("Hello.", [LONG_ANSWER, "Got it."])
+    no_merge = TURN.model_copy(update={"continuation_ms": 0})
+    c = run_call(
+        [say(0, 800), say(1, 700, barge_in_at_ms=300)],
+        ["Four two.", "Seven one."],
+        brain,
+        turn=no_merge,
+    )
+    assert brain.rolled_back == []
+    assert c.texts("user") == ["Four two.", "Seven one."]

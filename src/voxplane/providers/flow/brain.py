@@ -12,7 +12,7 @@ from voxplane.providers.base import (
     SttHint,
     TextChunk,
 )
-from voxplane.providers.flow.engine import FlowEngine, FlowReply
+from voxplane.providers.flow.engine import FlowEngine, FlowReply, FlowState
 
 
 class FlowBrain(Brain):
@@ -44,6 +44,13 @@ class FlowBrain(Brain):
 
     def stt_hint(self) -> SttHint | None:
         return self._engine.expected()
+
+    def checkpoint(self) -> FlowState:
+        return self._engine.snapshot()
+
+    def rollback(self, checkpoint: object) -> None:
+        assert isinstance(checkpoint, FlowState)
+        self._engine.restore(checkpoint)
 
 
 def _events(reply: FlowReply) -> list[BrainEvent]:

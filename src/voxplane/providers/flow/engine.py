@@ -63,6 +63,16 @@ class _Slots(dict[str, str]):
         return ""
 
 
+@dataclass(frozen=True, slots=True)
+class FlowState:
+    """Where a conversation is: for taking a turn back."""
+
+    slots: dict[str, str]
+    node: str
+    retries: int
+    ended: bool
+
+
 class FlowEngine:
     """Runs one conversation through a flow. Call :meth:`start`, then :meth:`handle`."""
 
@@ -114,6 +124,14 @@ class FlowEngine:
             if reply is not None:
                 return reply
         return self._retry(node)
+
+    def snapshot(self) -> FlowState:
+        """The conversation state, to :meth:`restore` later."""
+        return FlowState(dict(self._slots), self._node, self._retries, self._ended)
+
+    def restore(self, state: FlowState) -> None:
+        self._slots = dict(state.slots)
+        self._node, self._retries, self._ended = state.node, state.retries, state.ended
 
     def expected(self) -> SttHint | None:
         """What the current node expects to hear, to bias speech-to-text."""
