@@ -386,7 +386,7 @@ class CallSession:
         self._result.tts_characters += speaker.characters
         self._last_activity = asyncio.get_running_loop().time()
         first, last = speaker.times.first_frame, speaker.times.last_frame
-        if first is not None and last is not None:
+        if first is not None and last is not None and heard:
             end = last + 0.02 - buffered_ms / 1000
             self._result.turns.append(
                 TurnRecord("agent", heard, self._call_ms(first), self._call_ms(end), interrupted)

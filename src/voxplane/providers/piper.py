@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from voxplane.errors import ModelUnavailableError, ProviderError
 from voxplane.media.frame import AudioFrame, to_pcm16
+from voxplane.media.level import FLOOR_DBFS, speech_dbfs
 from voxplane.providers.base import TTS, TtsCapabilities
 
 _PEAK = 0.97
@@ -79,17 +80,11 @@ class PiperEngine:
 
 
 def level(audio: npt.NDArray[np.float32], target_dbfs: float) -> npt.NDArray[np.float32]:
-    """Scale to ``target_dbfs`` RMS measured over the voiced part, with the peak limited."""
-    frame = 441
-    usable = len(audio) - len(audio) % frame
-    if usable == 0:
+    """Scale to ``target_dbfs`` of speech level (pauses ignored), with the peak limited."""
+    current = speech_dbfs(to_pcm16(audio))
+    if current <= FLOOR_DBFS:
         return audio
-    rms = np.sqrt(np.mean(audio[:usable].reshape(-1, frame) ** 2, axis=1))
-    voiced = rms[rms > 10 ** (-45 / 20)]
-    if len(voiced) == 0:
-        return audio
-    current = float(np.sqrt(np.mean(voiced**2)))
-    gain = 10 ** (target_dbfs / 20) / current
+    gain = 10 ** ((target_dbfs - current) / 20)
     peak = float(np.max(np.abs(audio))) * gain
     if peak > _PEAK:
         gain *= _PEAK / peak

@@ -1,36 +1,47 @@
-"""A virtual clock: an asyncio event loop whose time only moves when every task waits.
+"""A virtual clock: an asyncio event loop whose time jumps ahead whenever every task waits.
 
 ``asyncio.sleep``, ``loop.time()``, ``asyncio.timeout`` and everything built on them run in
 virtual time, so a pipeline test covering a minute of call runs in milliseconds and gives
-the same result every run. Real I/O still works (the selector is polled without blocking
-first); threads do not advance virtual time, so fakes used under this loop must not block
-in threads.
+the same result every run.
+
+Work handed to threads with ``loop.run_in_executor`` (real models) is respected: while any
+is in flight, the clock follows real time, so a model that takes 300 ms still takes 300 ms
+of call time. Only idle waiting is skipped, which is what lets a model test play a one-minute
+call in the seconds its inference needs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import selectors
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Executor
+from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 class _VirtualSelector(selectors.DefaultSelector):
-    """Polls real file descriptors without waiting, then jumps virtual time ahead."""
+    """Polls real file descriptors; jumps virtual time ahead when nothing else can happen."""
 
     def __init__(self) -> None:
         super().__init__()
         self.now = 0.0
+        self.threads_busy = 0
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        ready = super().select(0)
-        if ready or timeout is None or timeout <= 0:
-            if not ready and timeout is None:
-                # Nothing scheduled and nothing ready: only a thread can wake us up.
-                return super().select(None)
+        if self.threads_busy:
+            started = time.monotonic()
+            ready = super().select(timeout)
+            self.now += time.monotonic() - started
             return ready
+        ready = super().select(0)
+        if ready or (timeout is not None and timeout <= 0):
+            return ready
+        if timeout is None:
+            return super().select(None)  # nothing scheduled: only I/O can wake us
         self.now += timeout
         return []
 
@@ -44,6 +55,17 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self._virtual.now
+
+    def run_in_executor(
+        self, executor: Executor | None, func: Callable[[Unpack[Ts]], T], *args: *Ts
+    ) -> asyncio.Future[T]:
+        future = super().run_in_executor(executor, func, *args)
+        self._virtual.threads_busy += 1
+        future.add_done_callback(self._thread_done)
+        return future
+
+    def _thread_done(self, _future: asyncio.Future[Any]) -> None:
+        self._virtual.threads_busy -= 1
 
 
 def run_virtual(main: Coroutine[Any, Any, T]) -> T:

@@ -30,7 +30,7 @@ MakeVad = Callable[[], Vad]
 def fsdd_path(name: str) -> Path:
     path = FSDD / name
     if not path.is_file():
-        pytest.skip(f"speech sample {path} is not available")
+        pytest.fail(f"speech sample {path} is missing: tests need ../shared/audio/fsdd")
     return path
 
 
