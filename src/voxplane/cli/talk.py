@@ -10,14 +10,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from voxplane.agents.loader import load_agent_file
 from voxplane.errors import AudioError
+from voxplane.media.level import FLOOR_DBFS, speech_dbfs
 from voxplane.media.wav import decode_wav, encode_wav
 from voxplane.pipeline.records import CallResult, result_document
 from voxplane.runtime.local import LocalModels, run_call
 from voxplane.transports.simulated import CallerTurn, SimulatedCaller
 
 MAX_INPUT_SECONDS = 120
+CLIP_LEVEL = 32_700
+MAX_CLIPPED = 0.01
+"""More than this share of samples at full scale is distorted past what STT can use."""
 
 
 def add_parser(commands: Any) -> None:
@@ -52,6 +58,14 @@ def _read_turn(path: Path, barge_in_at: int | None) -> CallerTurn:
         samples, rate = decode_wav(data, max_seconds=MAX_INPUT_SECONDS)
     except AudioError as error:
         raise AudioError(f"{path}: {error}") from error
+    if speech_dbfs(samples) <= FLOOR_DBFS:
+        raise AudioError(f"{path}: contains only silence; a caller turn needs speech")
+    clipped = float(np.mean(np.abs(samples.astype(np.int32)) >= CLIP_LEVEL))
+    if clipped > MAX_CLIPPED:
+        raise AudioError(
+            f"{path}: is clipped ({clipped:.1%} of samples at full scale); "
+            "record it at a lower level"
+        )
     return CallerTurn(samples, rate, barge_in_at)
 
 
