@@ -8,6 +8,7 @@ from voxplane.agents.schema import AgentConfig
 from voxplane.media.vad import EnergyVad, SileroVad, Vad
 from voxplane.pipeline.records import CallResult
 from voxplane.pipeline.session import CallParts, CallSession
+from voxplane.providers.cache import CachedTTS, TtsCache
 from voxplane.providers.flow.brain import FlowBrain
 from voxplane.providers.piper import PiperEngine, PiperOptions, PiperTTS
 from voxplane.providers.piper import shared_engine as shared_piper
@@ -22,13 +23,16 @@ class LocalModels:
 
     whisper: WhisperEngine
     piper: PiperEngine
+    tts_cache: TtsCache
 
     @classmethod
     def load(
         cls, whisper: WhisperOptions | None = None, piper: PiperOptions | None = None
     ) -> LocalModels:
         return cls(
-            shared_whisper(whisper or WhisperOptions()), shared_piper(piper or PiperOptions())
+            shared_whisper(whisper or WhisperOptions()),
+            shared_piper(piper or PiperOptions()),
+            TtsCache(),
         )
 
 
@@ -41,7 +45,11 @@ def build_parts(agent: AgentConfig, models: LocalModels) -> CallParts:
     return CallParts(
         stt=WhisperSTT(models.whisper, agent.stt.language),
         brain=FlowBrain(agent.brain, agent.call.first_message),
-        tts=PiperTTS(models.piper, agent.tts.speed, agent.tts.loudness_dbfs),
+        tts=CachedTTS(
+            PiperTTS(models.piper, agent.tts.speed, agent.tts.loudness_dbfs),
+            models.tts_cache,
+            voice=f"piper:{agent.tts.voice}:{agent.tts.speed}:{agent.tts.loudness_dbfs}",
+        ),
         vad=make_vad(agent),
         use_stt_hints=agent.stt.use_hints,
     )
