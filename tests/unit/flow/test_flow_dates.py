@@ -70,3 +70,8 @@ def test_time(said: str, expected: str) -> None:
 @pytest.mark.parametrize("said", ["I don't know.", "", "Whenever suits.", "From 2 to 4 or so"])
 def test_time_none(said: str) -> None:
     assert extract_time(said) is None
+
+
+@pytest.mark.parametrize(("said", "value"), [("10:30am", "10:30 AM"), ("at 2pm", "2:00 PM")])
+def test_am_pm_written_against_the_digits(said: str, value: str) -> None:
+    assert extract_time(said) == value

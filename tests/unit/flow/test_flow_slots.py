@@ -173,3 +173,12 @@ def test_extract_dispatches_on_gather_type() -> None:
     assert extract(Gather(slot="ok", type="yes_no"), "yep") == "yes"
     assert extract(Gather(slot="d", type="date"), "next monday") == "next Monday"
     assert extract(Gather(slot="t", type="time"), "noon") == "12:00 PM"
+
+
+@pytest.mark.parametrize("said", ["next Tuesday, please", "Next Tuesday.", "Tomorrow at nine."])
+def test_a_day_or_time_is_not_taken_for_a_name(said: str) -> None:
+    assert extract_name(said) is None
+
+
+def test_a_name_that_is_also_a_month_is_kept_when_introduced() -> None:
+    assert extract_name("My name is April Jones.") == "April Jones"

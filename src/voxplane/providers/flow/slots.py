@@ -107,6 +107,8 @@ def extract_name(text: str, choices: tuple[str, ...] = ()) -> str | None:
     candidate = after if after is not None else words
     if after is None and any(w in _NOT_NAME for w in candidate):
         return None
+    if after is None and (extract_date(text) or extract_time(text)):
+        return None  # "Next Tuesday, please" answers another question
     kept: list[str] = []
     for w in candidate:
         if w in _NAME_STOP and kept:

@@ -64,6 +64,7 @@ def normalize(text: str) -> str:
     """
     t = unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'").replace("\u2018", "'")
     t = re.sub(r"\b([ap])\.\s?m\b\.?", r"\1m", t)
+    t = re.sub(r"(?<=\d)([ap]m)\b", r" \1", t)  # "10:30am" -> "10:30 am"
     t = _CONTRACTION_RE.sub(lambda m: _CONTRACTIONS[m.group(1)], t)
     t = _SUFFIX_RE.sub(lambda m: _SUFFIXES[m.group(1)], t)
     t = re.sub(r"(?<=\d)[,](?=\d{3}\b)", "", t)
