@@ -16,7 +16,7 @@ from voxplane.agents.loader import load_agent_file
 from voxplane.errors import AudioError
 from voxplane.media.level import FLOOR_DBFS, speech_dbfs
 from voxplane.media.wav import decode_wav, encode_wav
-from voxplane.pipeline.records import CallResult, result_document
+from voxplane.pipeline.records import CallResult, TurnRecord, result_document
 from voxplane.runtime.local import LocalModels, run_call
 from voxplane.transports.simulated import CallerTurn, SimulatedCaller
 
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     models = LocalModels.load()
     _status(f"models ready in {time.monotonic() - started:.1f} s; calling {agent.name}")
     caller = SimulatedCaller(turns, phone=args.phone)
-    result = asyncio.run(run_call(agent, models, caller))
+    result = asyncio.run(run_call(agent, models, caller, on_turn=_show_turn))
     print(render(result))
     if args.output:
         left, right = caller.recording()
@@ -94,13 +94,21 @@ def _status(message: str) -> None:
     print(f"voxplane: {message}", file=sys.stderr, flush=True)
 
 
+def _show_turn(turn: TurnRecord) -> None:
+    """Live progress on stderr; the final transcript goes to stdout at the end."""
+    print(f"  {_line(turn)}", file=sys.stderr, flush=True)
+
+
+def _line(turn: TurnRecord) -> str:
+    who = "agent " if turn.role == "agent" else "caller"
+    cut = "  [interrupted]" if turn.interrupted else ""
+    return f"{turn.start_ms / 1000:7.2f}s  {who}  {turn.text}{cut}"
+
+
 def render(result: CallResult) -> str:
     """The transcript and the per-turn latency table, for a terminal."""
     lines = ["", "transcript"]
-    for turn in result.turns:
-        who = "agent " if turn.role == "agent" else "caller"
-        cut = "  [interrupted]" if turn.interrupted else ""
-        lines.append(f"  {turn.start_ms / 1000:7.2f}s  {who}  {turn.text}{cut}")
+    lines.extend(f"  {_line(turn)}" for turn in result.turns)
     lines.append(f"\nended by: {result.ended_by}")
     if result.transfer_target:
         lines.append(f"transferred to: {result.transfer_target}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from voxplane.agents.schema import CallConfig, TurnConfig
@@ -107,9 +107,18 @@ class CallSession:
     """Runs one call over a transport until someone hangs up; returns the call's record."""
 
     def __init__(
-        self, parts: CallParts, transport: Transport, turn: TurnConfig, call: CallConfig
+        self,
+        parts: CallParts,
+        transport: Transport,
+        turn: TurnConfig,
+        call: CallConfig,
+        on_turn: Callable[[TurnRecord], None] | None = None,
     ) -> None:
+        """``on_turn`` sees each transcript entry as it is recorded (live progress).
+
+        A turn later merged with its continuation is reported again, whole."""
         self._parts = parts
+        self._on_turn = on_turn
         self._transport = transport
         self._turn = turn
         self._call = call
@@ -330,7 +339,7 @@ class CallSession:
         turn.metrics.turn = self._turn_count
         record = TurnRecord("user", text, start_ms, self._call_ms(self._wall(turn.end_ms)))
         self._result.metrics.append(turn.metrics)
-        self._result.turns.append(record)
+        self._add_turn(record)
         checkpoint = self._parts.brain.checkpoint()
         self._answered = _Answered(text, checkpoint, record, turn.metrics)
         self._start_reply(self._parts.brain.respond(text), turn.metrics, self._answered)
@@ -388,10 +397,15 @@ class CallSession:
         first, last = speaker.times.first_frame, speaker.times.last_frame
         if first is not None and last is not None and heard:
             end = last + 0.02 - buffered_ms / 1000
-            self._result.turns.append(
+            self._add_turn(
                 TurnRecord("agent", heard, self._call_ms(first), self._call_ms(end), interrupted)
             )
         return heard
+
+    def _add_turn(self, record: TurnRecord) -> None:
+        self._result.turns.append(record)
+        if self._on_turn is not None:
+            self._on_turn(record)
 
     # --- time limits --------------------------------------------------------------------------
 

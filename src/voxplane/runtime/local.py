@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from voxplane.agents.schema import AgentConfig
 from voxplane.media.vad import EnergyVad, SileroVad, Vad
-from voxplane.pipeline.records import CallResult
+from voxplane.pipeline.records import CallResult, TurnRecord
 from voxplane.pipeline.session import CallParts, CallSession
 from voxplane.providers.cache import CachedTTS, TtsCache
 from voxplane.providers.flow.brain import FlowBrain
@@ -55,7 +56,13 @@ def build_parts(agent: AgentConfig, models: LocalModels) -> CallParts:
     )
 
 
-async def run_call(agent: AgentConfig, models: LocalModels, transport: Transport) -> CallResult:
+async def run_call(
+    agent: AgentConfig,
+    models: LocalModels,
+    transport: Transport,
+    on_turn: Callable[[TurnRecord], None] | None = None,
+) -> CallResult:
     """Run one call of ``agent`` over ``transport`` to its end."""
-    session = CallSession(build_parts(agent, models), transport, agent.turn, agent.call)
+    parts = build_parts(agent, models)
+    session = CallSession(parts, transport, agent.turn, agent.call, on_turn)
     return await session.run()
