@@ -28,8 +28,13 @@ from voxplane.providers.flow.intents import IntentMatcher
 from voxplane.providers.flow.slots import extract, has_name_prefix
 from voxplane.providers.flow.text import tokens, wordset
 
-DIGITS_PROMPT = "Seven, eight, zero, two. Four, one, three, nine."
-"""Whisper prompt for digits: number words, comma-separated (measured to help tiny.en)."""
+DIGITS_PROMPT = "Eight, three, three. Zero, two, one, nine. Four, seven, six."
+"""Whisper prompt for digits: number words, comma-separated, short groups with a repeat.
+
+Chosen with ``bench/tune_digits.py`` on FSDD phone-path audio (tiny.en), best of the 11
+prompts tried on two dev samples: 99.7 % / 99.0 % of digits (previous prompt 98.8 % /
+97.3 %, none 90 %); held-out takes 95.0 % (previous 94.7 %, none 81.8 %).
+"""
 YES_NO_PROMPT = "Yes. No. Yeah, that's right."
 DATE_PROMPT = "Tuesday at 10:30 am."
 TIME_PROMPT = "Tuesday at 10:30 am."
