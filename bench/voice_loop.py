@@ -65,7 +65,7 @@ class Plan:
 
 
 FULL = Plan(16, 4, 12, 60, (1, 4, 8, 16), (4, 6))
-QUICK = Plan(6, 2, 4, 20, (1, 4, 8), (3, 3))
+QUICK = Plan(5, 1, 3, 12, (1, 4, 8), (3, 3))
 
 
 def pct(values: Sequence[float | None], q: float) -> float | None:
