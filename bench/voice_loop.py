@@ -308,9 +308,8 @@ def _cpus() -> int:
 def summary_line(report: dict[str, Any]) -> str:
     single = report["single_hinted"]
     acc = report["accuracy"]
-    stalls = [single["loop_stall"]["max_ms"]] + [
-        c["loop_stall"]["max_ms"] for c in report["concurrency"].values()
-    ]
+    runs = [single, report["single_unhinted"], *report["concurrency"].values()]
+    stalls = [run["loop_stall"]["max_ms"] for run in runs]
     calls = "/".join(report["concurrency"])
     conc = "/".join(f"{c['v2v_ms']['p50']:.0f}" for c in report["concurrency"].values())
     return (
