@@ -223,7 +223,7 @@ class CallSession:
                 self._overlapped = self._reply is not None
             case SpeechPaused(speech_end_ms=end_ms):
                 self._cancel_speculation()
-                if self._turn.speculative_stt:
+                if self._turn.speculative_stt and self._parts.stt.can_start_now():
                     task = self._transcribe(self._speech_start_ms, end_ms)
                     self._speculation = (end_ms, task)
             case SpeechResumed():

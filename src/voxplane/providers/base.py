@@ -57,6 +57,14 @@ class STT(ABC):
     async def recognize(self, samples: Pcm16, hint: SttHint | None = None) -> Transcript:
         """Transcribe one utterance. Must not block the event loop."""
 
+    def can_start_now(self) -> bool:
+        """True when a request made now would start at once rather than queue.
+
+        The pipeline transcribes speculatively only then: a guess must never delay real
+        work, and under load every guess would (local models share a few threads).
+        """
+        return True
+
 
 # --- brain --------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,13 +64,30 @@ class WhisperEngine:
             num_workers=options.workers,
         )
         self._pool = ThreadPoolExecutor(options.workers, thread_name_prefix="whisper")
+        self._workers = options.workers
+        self._in_flight = 0  # submitted and not finished: queued or running in a thread
+        self._count_lock = threading.Lock()
         # The first inference allocates CTranslate2's buffers: pay for it at load, not on
         # a caller's first turn.
         self._transcribe(np.zeros(16_000, dtype=np.int16), "en", None)
 
+    @property
+    def saturated(self) -> bool:
+        """Every worker is busy: a new request would queue."""
+        return self._in_flight >= self._workers
+
     async def transcribe(self, samples: Pcm16, language: str, prompt: str | None) -> str:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._transcribe, samples, language, prompt)
+        with self._count_lock:
+            self._in_flight += 1
+        future = self._pool.submit(self._transcribe, samples, language, prompt)
+        # Counted until the thread finishes, even when the caller stops waiting for it:
+        # an inference cannot be stopped once it has started.
+        future.add_done_callback(self._finished)
+        return await asyncio.wrap_future(future)
+
+    def _finished(self, _future: Future[str]) -> None:
+        with self._count_lock:
+            self._in_flight -= 1
 
     def _transcribe(self, samples: Pcm16, language: str, prompt: str | None) -> str:
         try:
@@ -112,6 +129,9 @@ class WhisperSTT(STT):
     def __init__(self, engine: WhisperEngine, language: str = "en") -> None:
         self._engine = engine
         self._language = language
+
+    def can_start_now(self) -> bool:
+        return not self._engine.saturated
 
     async def recognize(self, samples: Pcm16, hint: SttHint | None = None) -> Transcript:
         prompt = hint.prompt if hint is not None else None

@@ -72,24 +72,47 @@ class ScriptedSTT(STT):
     """Transcribes :func:`caller_speech` utterance ``i`` as ``transcripts[i]``.
 
     Answers after ``delay_s`` of (virtual) time. Records each call's audio length and hint
-    in :attr:`calls`, speculative ones included.
+    in :attr:`calls`, speculative ones included. With ``workers``, it behaves like a local
+    model on a thread pool: at most that many requests run at once, and a request keeps its
+    worker busy for the whole ``delay_s`` even when its caller stops waiting.
     """
 
     capabilities = SttCapabilities(streaming=False, hints=True)
 
-    def __init__(self, transcripts: Sequence[str], delay_s: float = 0.1) -> None:
+    def __init__(
+        self, transcripts: Sequence[str], delay_s: float = 0.1, workers: int | None = None
+    ) -> None:
         self._transcripts = list(transcripts)
         self._delay = delay_s
+        self._workers = workers
+        self._in_flight = 0
         self.calls: list[tuple[float, SttHint | None]] = []
+
+    def can_start_now(self) -> bool:
+        return self._workers is None or self._in_flight < self._workers
 
     async def recognize(self, samples: Pcm16, hint: SttHint | None = None) -> Transcript:
         audio_ms = 1000 * len(samples) / self.sample_rate
         self.calls.append((audio_ms, hint))
-        await asyncio.sleep(self._delay)
+        if self._workers is None:
+            await asyncio.sleep(self._delay)
+        else:
+            await asyncio.shield(self._occupy_worker())
         index = _utterance_index(samples, self.sample_rate)
         if index is None or not 0 <= index < len(self._transcripts):
             return Transcript("", audio_ms)
         return Transcript(self._transcripts[index], audio_ms)
+
+    def _occupy_worker(self) -> asyncio.Task[None]:
+        self._in_flight += 1
+
+        async def work() -> None:
+            try:
+                await asyncio.sleep(self._delay)
+            finally:
+                self._in_flight -= 1
+
+        return asyncio.ensure_future(work())
 
 
 class ScriptedBrain(Brain):

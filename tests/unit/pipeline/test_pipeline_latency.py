@@ -55,3 +55,24 @@ def test_without_speculation_stt_starts_at_the_endpoint() -> None:
     metrics = c.result.metrics[0]
     assert not metrics.speculative_hit
     assert metrics.voice_to_voice_ms == 300 + 100 + 10 + 50
+
+
+def test_no_speculation_while_the_recognizer_is_busy() -> None:
+    # One worker, 0.8 s per request: the guess made at the 200 ms gap still runs when the
+    # caller finishes, so no second guess is queued behind it; the final request is made
+    # once the end-of-speech silence confirms the turn.
+    audio = np.concatenate([caller_speech(0, 600), silence(200), caller_speech(0, 300)])
+    stt = ScriptedSTT(["Book a cleaning."], delay_s=0.8, workers=1)
+    c = run_call([CallerTurn(audio, 16_000)], stt=stt, brain=ScriptedBrain("Hello.", ["Sure."]))
+    assert [ms for ms, _ in c.stt.calls] == [
+        PREROLL_MS + 600 + WINDOW_MS,  # the guess at the gap
+        PREROLL_MS + 1100 + 150,  # the whole turn, after the silence (with the tail)
+    ]
+    assert not c.result.metrics[0].speculative_hit
+    assert c.texts("user") == ["Book a cleaning."]
+
+
+def test_an_idle_recognizer_is_used_for_a_guess() -> None:
+    stt = ScriptedSTT(["Hi."], delay_s=0.5, workers=1)
+    c = run_call([say(0, 800)], stt=stt, brain=ScriptedBrain("Hello.", ["Sure."]))
+    assert c.result.metrics[0].speculative_hit and len(c.stt.calls) == 1
