@@ -136,6 +136,7 @@ class CallSession:
         self._turns: asyncio.Queue[_UserTurn] = asyncio.Queue(TURN_QUEUE_SIZE)
         self._reply: _ActiveReply | None = None
         self._speculation: tuple[float, asyncio.Task[tuple[str, float]]] | None = None
+        self._guess_at: float | None = None  # a pause's guess waiting for an idle recognizer
         self._group: asyncio.TaskGroup | None = None
         self._done = asyncio.Event()
         self._t0 = 0.0
@@ -212,6 +213,7 @@ class CallSession:
             self._vad_ms += window_ms
             for event in self._detector.update(prob, self._vad_ms, window_ms):
                 await self._on_turn_event(event, now)
+            self._speculate()
             await self._check_barge_in()
 
     async def _on_turn_event(self, event: TurnEvent, now: float) -> None:
@@ -223,9 +225,9 @@ class CallSession:
                 self._overlapped = self._reply is not None
             case SpeechPaused(speech_end_ms=end_ms):
                 self._cancel_speculation()
-                if self._turn.speculative_stt and self._parts.stt.can_start_now():
-                    task = self._transcribe(self._speech_start_ms, end_ms)
-                    self._speculation = (end_ms, task)
+                if self._turn.speculative_stt:
+                    self._guess_at = end_ms
+                    self._speculate()
             case SpeechResumed():
                 self._cancel_speculation()
             case TurnEnded(start_ms=start_ms, end_ms=end_ms):
@@ -256,7 +258,22 @@ class CallSession:
             log.warning("caller turn dropped: responder is behind")
             transcript.cancel()
 
+    def _speculate(self) -> None:
+        """Start the guess the caller's pause asked for, once the recognizer is idle.
+
+        A guess that would queue is held back instead: most pauses are not the end of the
+        turn, and a local model cannot drop work it has started. So the guess starts at the
+        pause, or as soon as a worker frees up while the caller is still quiet.
+        """
+        if self._guess_at is not None and self._parts.stt.can_start_now():
+            self._speculation = (
+                self._guess_at,
+                self._transcribe(self._speech_start_ms, self._guess_at),
+            )
+            self._guess_at = None
+
     def _cancel_speculation(self) -> None:
+        self._guess_at = None
         if self._speculation is not None:
             self._speculation[1].cancel()
             self._speculation = None

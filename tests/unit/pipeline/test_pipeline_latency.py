@@ -76,3 +76,15 @@ def test_an_idle_recognizer_is_used_for_a_guess() -> None:
     stt = ScriptedSTT(["Hi."], delay_s=0.5, workers=1)
     c = run_call([say(0, 800)], stt=stt, brain=ScriptedBrain("Hello.", ["Sure."]))
     assert c.result.metrics[0].speculative_hit and len(c.stt.calls) == 1
+
+
+def test_a_held_back_guess_starts_when_the_recognizer_frees_up() -> None:
+    # 0.6 s per request: the gap's guess finishes 100 ms into the final pause, so the
+    # held-back guess starts then, before the end-of-speech silence is over, and is used.
+    audio = np.concatenate([caller_speech(0, 600), silence(200), caller_speech(0, 300)])
+    stt = ScriptedSTT(["Book a cleaning."], delay_s=0.6, workers=1)
+    c = run_call([CallerTurn(audio, 16_000)], stt=stt, brain=ScriptedBrain("Hello.", ["Sure."]))
+    assert len(c.stt.calls) == 2
+    assert c.result.metrics[0].speculative_hit
+    # The guess started about 100 ms after the speech ended, so it set the pace.
+    assert 700 - 20 <= c.result.metrics[0].stt_ms <= 700 + 40
