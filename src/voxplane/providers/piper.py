@@ -23,6 +23,7 @@ from voxplane.errors import ModelUnavailableError, ProviderError
 from voxplane.media.frame import AudioFrame, to_pcm16
 from voxplane.media.level import FLOOR_DBFS, speech_dbfs
 from voxplane.providers.base import TTS, TtsCapabilities
+from voxplane.providers.threads import inference_pool
 
 _PEAK = 0.97
 
@@ -57,11 +58,11 @@ class PiperEngine:
         path = options.model_path or default_voice_path()
         if not path.is_file():
             raise ModelUnavailableError(f"no Piper voice at {path}")
-        self._voice: Any = PiperVoice.load(path)
+        self._pool = inference_pool(options.workers, "piper")
+        # Loaded from a pool thread: onnxruntime's threads inherit its lower priority.
+        self._voice: Any = self._pool.submit(PiperVoice.load, path).result()
         self.sample_rate = int(self._voice.config.sample_rate)
-        self._pool = ThreadPoolExecutor(options.workers, thread_name_prefix="piper")
-        for _audio in self.sentences("Hello.", 1.0):  # warm up onnxruntime at load
-            pass
+        self._pool.submit(lambda: list(self.sentences("Hello.", 1.0))).result()  # warm up
 
     def sentences(self, text: str, speed: float) -> Iterator[npt.NDArray[np.float32]]:
         """Float audio, one array per sentence (blocking: run it in the pool)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 from voxplane.errors import ModelUnavailableError, ProviderError
 from voxplane.media.frame import Pcm16, to_float
 from voxplane.providers.base import STT, SttCapabilities, SttHint, Transcript
+from voxplane.providers.threads import inference_pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,20 +62,22 @@ class WhisperEngine:
         model_dir = options.model_dir or default_model_dir()
         if not (model_dir / "model.bin").is_file():
             raise ModelUnavailableError(f"no Whisper model in {model_dir}")
-        self._model: Any = WhisperModel(
+        self._pool = inference_pool(options.workers, "whisper")
+        # Loaded from a pool thread: CTranslate2's own threads inherit its lower priority.
+        self._model: Any = self._pool.submit(
+            WhisperModel,
             str(model_dir),
             device="cpu",
             compute_type=options.compute_type,
             cpu_threads=options.cpu_threads,
             num_workers=options.workers,
-        )
-        self._pool = ThreadPoolExecutor(options.workers, thread_name_prefix="whisper")
+        ).result()
         self._workers = options.workers
         self._in_flight = 0  # submitted and not finished: queued or running in a thread
         self._count_lock = threading.Lock()
         # The first inference allocates CTranslate2's buffers: pay for it at load, not on
         # a caller's first turn.
-        self._transcribe(np.zeros(16_000, dtype=np.int16), "en", None)
+        self._pool.submit(self._transcribe, np.zeros(16_000, np.int16), "en", None).result()
 
     @property
     def saturated(self) -> bool:
