@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -65,12 +66,27 @@ def _describe(error: ValidationError, lines: dict[Loc, int], source: str) -> str
     problems = []
     for item in error.errors():
         loc: Loc = tuple(part for part in item["loc"] if not _is_union_tag(part))
-        line = _nearest_line(loc, lines)
-        where = f"{source}:{line}" if line else source
-        field = _format_loc(loc) or "(document)"
         message = str(item["msg"]).removeprefix("Value error, ")
-        problems.append(f"{where}: {field}: {message}{_got(item)}")
+        for text in message.splitlines():
+            # Whole-document checks (the flow graph) name their own, deeper field.
+            named = _NAMED_FIELD.match(text)
+            here, detail = (_parse_loc(named[1]), named[2]) if named else (loc, text)
+            line = _nearest_line(here, lines)
+            where = f"{source}:{line}" if line else source
+            field = _format_loc(here) or "(document)"
+            got = "" if named else _got(item)
+            problems.append(f"{where}: {field}: {detail}{got}")
     return "\n".join(problems)
+
+
+_NAMED_FIELD = re.compile(r"^([A-Za-z_][\w]*(?:\.[\w-]+|\[\d+\])+): (.*)$")
+
+
+def _parse_loc(path: str) -> Loc:
+    return tuple(
+        int(part[1:-1]) if part.startswith("[") else part
+        for part in re.findall(r"[^.\[\]]+|\[\d+\]", path)
+    )
 
 
 def _is_union_tag(part: Any) -> bool:

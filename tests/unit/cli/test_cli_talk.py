@@ -92,3 +92,17 @@ def test_invalid_agent_names_the_field_and_line(
     code, err = _talk(capsys, "--agent", str(agent), "--input", str(wav))
     assert code == 2
     assert f"{agent}:{line}: turn.end_of_speech_ms:" in err and "(got 5)" in err
+
+
+def test_flow_graph_errors_name_the_line_of_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = AGENT.read_text().replace("to: existing_patient}", "to: existing_patien}")
+    agent = tmp_path / "agent.yaml"
+    agent.write_text(text)
+    lines = [i + 1 for i, line in enumerate(text.splitlines()) if "existing_patien}" in line]
+    wav = _wav(tmp_path, "ok.wav", encode_wav(_speech(), 16_000))
+    code, err = _talk(capsys, "--agent", str(agent), "--input", str(wav))
+    assert code == 2
+    assert f"{agent}:{lines[0]}: brain.nodes.welcome.transitions[0].to: unknown node" in err
+    assert f"{agent}:{lines[1]}: brain.nodes.more.transitions[0].to: unknown node" in err
