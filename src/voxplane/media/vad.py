@@ -144,20 +144,33 @@ def _load_session(path: Path) -> Any:
         raise ModelUnavailableError(f"cannot load Silero VAD model {path}: {exc}") from exc
 
 
+class SileroModel:
+    """The loaded Silero network: load it once per process and share it across calls.
+
+    Loading takes tens of milliseconds, too long to do on the event loop for each call;
+    running it keeps no state, so every call's :class:`SileroVad` can use the same one.
+    """
+
+    def __init__(self, model_path: Path | str | None = None) -> None:
+        path = Path(model_path) if model_path is not None else default_silero_model_path()
+        self.session = _load_session(path)
+
+
 class SileroVad(Vad):
     """Silero VAD v6 (ONNX), streaming with batch size 1: 512-sample (32 ms) windows.
 
     Each window is fed with the last 64 samples of the previous one as context, and the LSTM
-    state (h, c) is carried from window to window until :meth:`reset`.
+    state (h, c) is carried from window to window until :meth:`reset`. Pass a shared
+    :class:`SileroModel`, or a model path (or nothing) to load one for this instance.
     """
 
     window_samples = 512
     context_samples = 64
 
-    def __init__(self, model_path: Path | str | None = None) -> None:
+    def __init__(self, model: SileroModel | Path | str | None = None) -> None:
         super().__init__()
-        path = Path(model_path) if model_path is not None else default_silero_model_path()
-        self._session = _load_session(path)
+        shared = model if isinstance(model, SileroModel) else SileroModel(model)
+        self._session = shared.session
         self._reset_state()
 
     def _reset_state(self) -> None:

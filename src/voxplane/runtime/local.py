@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from voxplane.agents.schema import AgentConfig
-from voxplane.media.vad import EnergyVad, SileroVad, Vad
+from voxplane.media.vad import EnergyVad, SileroModel, SileroVad, Vad
 from voxplane.pipeline.records import CallResult, TurnRecord
 from voxplane.pipeline.session import CallParts, CallSession
 from voxplane.providers.cache import CachedTTS, TtsCache
@@ -24,6 +24,7 @@ class LocalModels:
 
     whisper: WhisperEngine
     piper: PiperEngine
+    silero: SileroModel
     tts_cache: TtsCache
 
     @classmethod
@@ -33,12 +34,13 @@ class LocalModels:
         return cls(
             shared_whisper(whisper or WhisperOptions()),
             shared_piper(piper or PiperOptions()),
+            SileroModel(),
             TtsCache(),
         )
 
 
-def make_vad(agent: AgentConfig) -> Vad:
-    return SileroVad() if agent.turn.vad == "silero" else EnergyVad()
+def make_vad(agent: AgentConfig, models: LocalModels) -> Vad:
+    return SileroVad(models.silero) if agent.turn.vad == "silero" else EnergyVad()
 
 
 def build_parts(agent: AgentConfig, models: LocalModels) -> CallParts:
@@ -51,7 +53,7 @@ def build_parts(agent: AgentConfig, models: LocalModels) -> CallParts:
             models.tts_cache,
             voice=f"piper:{agent.tts.voice}:{agent.tts.speed}:{agent.tts.loudness_dbfs}",
         ),
-        vad=make_vad(agent),
+        vad=make_vad(agent, models),
         use_stt_hints=agent.stt.use_hints,
     )
 

@@ -12,7 +12,13 @@ from _media_audio import VADS, MakeVad, fsdd_16k, silence, utterance, white_nois
 from voxplane.errors import ModelUnavailableError
 from voxplane.media import vad as vad_module
 from voxplane.media.frame import Pcm16, to_float
-from voxplane.media.vad import EnergyVad, SileroVad, Vad, default_silero_model_path
+from voxplane.media.vad import (
+    EnergyVad,
+    SileroModel,
+    SileroVad,
+    Vad,
+    default_silero_model_path,
+)
 
 TOLERANCE_MS = 100.0
 
@@ -135,3 +141,17 @@ def test_silero_streaming_matches_faster_whisper_offline() -> None:
     reference = SileroVADModel(str(default_silero_model_path()))(to_float(samples))
     streamed = _probs(SileroVad(), samples, chunk=320)
     np.testing.assert_allclose(streamed, np.asarray(reference).reshape(-1), atol=1e-5)
+
+
+@pytest.mark.models
+def test_calls_sharing_one_model_keep_their_own_state() -> None:
+    speech, _, _ = utterance("theo", "853")
+    other, _, _ = utterance("jackson", "20")
+    shared = SileroModel()
+    alone = _probs(SileroVad(), speech, chunk=320)
+    first, second = SileroVad(shared), SileroVad(shared)
+    probs_first: list[float] = []
+    for start in range(0, len(speech), 320):  # two calls, interleaved on one model
+        probs_first += first.push(speech[start : start + 320])
+        second.push(other[start : start + 320])
+    np.testing.assert_allclose(probs_first, alone, atol=1e-6)
