@@ -65,7 +65,7 @@ def _lines(node: yaml.Node | None, loc: Loc = ()) -> dict[Loc, int]:
 def _describe(error: ValidationError, lines: dict[Loc, int], source: str) -> str:
     problems = []
     for item in error.errors():
-        loc: Loc = tuple(part for part in item["loc"] if not _is_union_tag(part))
+        loc: Loc = tuple(item["loc"])
         message = str(item["msg"]).removeprefix("Value error, ")
         for text in message.splitlines():
             # Whole-document checks (the flow graph) name their own, deeper field.
@@ -87,10 +87,6 @@ def _parse_loc(path: str) -> Loc:
         int(part[1:-1]) if part.startswith("[") else part
         for part in re.findall(r"[^.\[\]]+|\[\d+\]", path)
     )
-
-
-def _is_union_tag(part: Any) -> bool:
-    return isinstance(part, str) and part in {"flow"}
 
 
 def _nearest_line(loc: Loc, lines: dict[Loc, int]) -> int | None:

@@ -25,10 +25,6 @@ class AudioFrame:
     def duration_ms(self) -> float:
         return 1000.0 * len(self.samples) / self.sample_rate
 
-    @classmethod
-    def silence(cls, sample_rate: int, ms: int = FRAME_MS) -> AudioFrame:
-        return cls(np.zeros(sample_rate * ms // 1000, dtype=np.int16), sample_rate)
-
 
 def samples_per_frame(sample_rate: int, ms: int = FRAME_MS) -> int:
     """Number of samples in ``ms`` milliseconds at ``sample_rate``."""

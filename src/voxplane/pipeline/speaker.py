@@ -62,10 +62,6 @@ class Speaker:
         """What the caller heard, given how much sent audio is still buffered downstream."""
         return self._tracker.heard(self.sent_ms - buffered_ms)
 
-    @property
-    def full_text(self) -> str:
-        return self._tracker.full_text
-
     async def speak(self, events: AsyncIterator[BrainEvent]) -> None:
         """Run the answer to its end, including the sink playing out its buffer."""
         queue: asyncio.Queue[AudioFrame | None] = asyncio.Queue(AUDIO_QUEUE_CHUNKS)

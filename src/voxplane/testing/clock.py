@@ -13,12 +13,14 @@ call in the seconds its inference needs.
 from __future__ import annotations
 
 import asyncio
+import functools
 import selectors
-import threading
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
 from typing import Any, TypeVar, TypeVarTuple
+
+from voxplane.providers.threads import ThreadWork
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -30,10 +32,10 @@ class _VirtualSelector(selectors.DefaultSelector):
     def __init__(self) -> None:
         super().__init__()
         self.now = 0.0
-        self.threads_busy = 0
+        self.threads = ThreadWork()
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        if self.threads_busy:
+        if self.threads.count:
             started = time.monotonic()
             ready = super().select(timeout)
             self.now += time.monotonic() - started
@@ -62,31 +64,8 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
     ) -> asyncio.Future[T]:
         # Busy until the thread finishes, not until the awaiting task gives up: a cancelled
         # wait leaves the thread running, and the call's time must keep following it.
-        lock, state = threading.Lock(), {"started": False, "dropped": False}
-        self._virtual.threads_busy += 1
-
-        def call() -> T:
-            with lock:
-                if state["dropped"]:
-                    raise asyncio.CancelledError
-                state["started"] = True
-            try:
-                return func(*args)
-            finally:
-                self.call_soon_threadsafe(self._thread_done)
-
-        def never_started(future: asyncio.Future[T]) -> None:
-            with lock:
-                if future.cancelled() and not state["started"]:
-                    state["dropped"] = True
-                    self._thread_done()
-
-        future = super().run_in_executor(executor, call)
-        future.add_done_callback(never_started)
-        return future
-
-    def _thread_done(self) -> None:
-        self._virtual.threads_busy -= 1
+        submit = functools.partial(super().run_in_executor, executor)
+        return self._virtual.threads.run(submit, functools.partial(func, *args))
 
 
 def run_virtual(main: Coroutine[Any, Any, T]) -> T:
