@@ -122,7 +122,6 @@ def test_missing_faster_whisper_raises_with_install_hint(monkeypatch: pytest.Mon
 
 
 def test_missing_or_corrupt_model_file_raises(tmp_path: Path) -> None:
-    pytest.importorskip("onnxruntime")
     with pytest.raises(ModelUnavailableError, match="does not exist"):
         SileroVad(tmp_path / "nope.onnx")
     junk = tmp_path / "junk.onnx"
