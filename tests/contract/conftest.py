@@ -1,0 +1,105 @@
+"""The contract harness: the same test body runs against the memory and the Redis backends.
+
+A test writes ``async def body(env: Env)`` and calls ``backend.run(body)``. Time passes
+through ``env.advance``: a fake clock for memory, a real sleep for Redis (server time
+cannot be faked), so timed tests use short durations and ``env.slack``.
+The Redis backend is the real one at ``REDIS_URL``; when it is down the tests fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+from redis.asyncio import Redis
+
+from voxplane.sessions import (
+    LeaseStore,
+    MemoryLeaseStore,
+    MemoryRateLimiter,
+    RateLimiter,
+    RedisLeaseStore,
+    RedisRateLimiter,
+)
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass(frozen=True)
+class Env:
+    """What a contract test body gets: the backends under test and a way to let time pass."""
+
+    kind: str
+    limiter: RateLimiter
+    leases: LeaseStore
+    advance: Callable[[float], Awaitable[None]]
+    slack: float
+    """Timing tolerance, seconds: real time passes between calls to Redis."""
+
+
+Body = Callable[[Env], Awaitable[None]]
+
+
+def unique(name: str) -> str:
+    """A key or scope no other test, or run, uses."""
+    return f"{name}:{uuid.uuid4().hex[:12]}"
+
+
+async def delete_prefix(client: Redis, prefix: str) -> None:
+    keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
+    if keys:
+        await client.delete(*keys)
+
+
+class Harness:
+    """Runs a test body in a fresh event loop against one kind of backend."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def run(self, body: Body) -> None:
+        runner = self._memory if self.kind == "memory" else self._redis
+        asyncio.run(runner(body))
+
+    async def _memory(self, body: Body) -> None:
+        clock = FakeClock()
+
+        async def advance(seconds: float) -> None:
+            clock.now += seconds
+
+        env = Env("memory", MemoryRateLimiter(clock), MemoryLeaseStore(clock), advance, 1e-6)
+        try:
+            await body(env)
+        finally:
+            await env.limiter.aclose()
+            await env.leases.aclose()
+
+    async def _redis(self, body: Body) -> None:
+        # the client belongs to this event loop, so it is opened inside it
+        prefix = unique("vxptest")
+        client = Redis.from_url(REDIS_URL)
+        try:
+            limiter = RedisRateLimiter(client, prefix=prefix)
+            leases = RedisLeaseStore(client, prefix=prefix)
+            await body(Env("redis", limiter, leases, asyncio.sleep, 0.05))
+        finally:
+            await delete_prefix(client, prefix)
+            await client.aclose()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest) -> Harness:
+    return Harness(request.param)
