@@ -7,7 +7,15 @@
     ├── AudioError                audio input that cannot be used (corrupt, empty, wrong format)
     ├── ProviderError             an STT / brain / TTS provider failed
     │   └── ModelUnavailableError a local model or its package is not installed
-    └── CallError                 a call could not proceed (transport closed, bad state)
+    ├── CallError                 a call could not proceed (transport closed, bad state)
+    └── ControlError              a control-plane request cannot be served (HTTP status)
+        ├── NotFoundError         404: absent, or another tenant's (never told apart)
+        ├── ConflictError         409: a unique value already taken, a stale state
+        ├── AuthError             401: missing, wrong or expired credentials
+        ├── ForbiddenError        403: authenticated, but the role or scope does not allow it
+        ├── InvalidError          422: a value a schema cannot check (names the field)
+        ├── LimitError            429: a rate limit or a concurrent-call quota is exhausted
+        └── UnavailableError      503: a backend (database, Redis) is unreachable; retryable
 
 Third-party exceptions are translated into these once, at the boundary where they occur.
 """
@@ -48,3 +56,69 @@ class ModelUnavailableError(ProviderError):
 
 class CallError(VoxplaneError):
     """A call could not proceed."""
+
+
+class ControlError(VoxplaneError):
+    """A control-plane request cannot be served; ``status`` is its HTTP status."""
+
+    status: int = 400
+    title: str = "Bad request"
+
+
+class NotFoundError(ControlError):
+    """The object does not exist, or belongs to another tenant (never told apart)."""
+
+    status = 404
+    title = "Not found"
+
+
+class ConflictError(ControlError):
+    """A unique value is already taken, or the object is in a state that forbids this."""
+
+    status = 409
+    title = "Conflict"
+
+
+class AuthError(ControlError):
+    """Missing, wrong or expired credentials."""
+
+    status = 401
+    title = "Unauthorized"
+
+
+class ForbiddenError(ControlError):
+    """Authenticated, but the role or the key's scopes do not allow this."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class InvalidError(ControlError):
+    """A value that a schema cannot check is invalid; ``field`` names it."""
+
+    status = 422
+    title = "Invalid request"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class LimitError(ControlError):
+    """A rate limit or the concurrent-call quota is exhausted; retry after ``retry_after_s``."""
+
+    status = 429
+    title = "Too many requests"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class UnavailableError(ControlError):
+    """A backend the request needs (database, Redis) is unreachable."""
+
+    status = 503
+    title = "Service unavailable"
+    retryable = True

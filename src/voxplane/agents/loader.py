@@ -64,19 +64,27 @@ def _lines(node: yaml.Node | None, loc: Loc = ()) -> dict[Loc, int]:
 
 def _describe(error: ValidationError, lines: dict[Loc, int], source: str) -> str:
     problems = []
+    for loc, detail in field_problems(error):
+        line = _nearest_line(loc, lines)
+        where = f"{source}:{line}" if line else source
+        problems.append(f"{where}: {format_loc(loc) or '(document)'}: {detail}")
+    return "\n".join(problems)
+
+
+def field_problems(error: ValidationError) -> list[tuple[Loc, str]]:
+    """Each problem as (field path, message), with whole-document checks (the flow graph)
+    attributed to the deeper field they name."""
+    problems: list[tuple[Loc, str]] = []
     for item in error.errors():
         loc: Loc = tuple(item["loc"])
         message = str(item["msg"]).removeprefix("Value error, ")
         for text in message.splitlines():
-            # Whole-document checks (the flow graph) name their own, deeper field.
             named = _NAMED_FIELD.match(text)
-            here, detail = (_parse_loc(named[1]), named[2]) if named else (loc, text)
-            line = _nearest_line(here, lines)
-            where = f"{source}:{line}" if line else source
-            field = _format_loc(here) or "(document)"
-            got = "" if named else _got(item)
-            problems.append(f"{where}: {field}: {detail}{got}")
-    return "\n".join(problems)
+            if named:
+                problems.append((_parse_loc(named[1]), named[2]))
+            else:
+                problems.append((loc, text + _got(item)))
+    return problems
 
 
 _NAMED_FIELD = re.compile(r"^([A-Za-z_][\w]*(?:\.[\w-]+|\[\d+\])+): (.*)$")
@@ -96,7 +104,7 @@ def _nearest_line(loc: Loc, lines: dict[Loc, int]) -> int | None:
     return None
 
 
-def _format_loc(loc: Loc) -> str:
+def format_loc(loc: Loc) -> str:
     text = ""
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)

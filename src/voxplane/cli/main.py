@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from voxplane import __version__
-from voxplane.cli import talk
+from voxplane.cli import admin, db, serve, talk
 from voxplane.errors import VoxplaneError
 
 
@@ -17,6 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"voxplane {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve.add_parser(commands)
+    admin.add_parser(commands)
+    db.add_parser(commands)
     talk.add_parser(commands)
     return parser
 

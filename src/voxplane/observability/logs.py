@@ -54,7 +54,7 @@ _context: ContextVar[Mapping[str, Any]] = ContextVar(
     "voxplane_log_context", default=MappingProxyType({})
 )
 # the attributes every LogRecord has; anything else on a record came from `extra`
-_RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 _CORE_FIELDS = ("ts", "level", "logger", "msg")
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
@@ -210,3 +210,5 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
         uvicorn_logger.setLevel(logging.NOTSET)
     # our own access log replaces uvicorn's; its errors still come through
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # migrations chatter at INFO on every start; their warnings and errors still show
+    logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))

@@ -1,0 +1,1 @@
+"""The REST API (``/v1``): thin routes over the services, problem+json errors."""

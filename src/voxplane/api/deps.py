@@ -1,0 +1,101 @@
+"""Dependencies: the platform, the authenticated caller (rate-limited), pagination."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Annotated
+
+from fastapi import Depends, Query, Request, Response
+
+from voxplane.errors import AuthError, LimitError
+from voxplane.observability.logs import bind
+from voxplane.services.platform import Platform
+from voxplane.services.principal import Principal
+from voxplane.sessions import Decision, Rate
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip() or len(value) > 4096:
+        raise AuthError("send 'Authorization: Bearer <API key or access token>'")
+    return value.strip()
+
+
+async def get_principal(request: Request, response: Response, platform: PlatformDep) -> Principal:
+    """Authenticate, then charge the tenant's and the key's request buckets."""
+    client = request.client.host if request.client else None
+    rid: str | None = request.state.request_id if hasattr(request.state, "request_id") else None
+    caller = await platform.auth.authenticate(_bearer(request), ip=client, request_id=rid)
+    principal = caller.principal
+    request.state.tenant_id = principal.tenant_id
+    request.scope["state"]["tenant_id"] = principal.tenant_id
+    bind(tenant_id=principal.tenant_id)
+
+    per_minute, burst = caller.tenant_rate
+    started = time.perf_counter()
+    limiter = platform.backends.limiter
+    decision = await limiter.hit(f"tenant:{principal.tenant_id}", Rate(per_minute, 60.0, burst))
+    if decision.allowed and caller.key_rate is not None and principal.actor_id is not None:
+        key_rate = Rate(caller.key_rate, 60.0, max(1, min(burst, caller.key_rate)))
+        key_decision = await limiter.hit(f"key:{principal.actor_id}", key_rate)
+        decision = key_decision if not key_decision.allowed else _tighter(decision, key_decision)
+    elapsed_ms = 1000 * (time.perf_counter() - started)
+
+    headers = _ratelimit_headers(decision)
+    headers["Server-Timing"] = f"ratelimit;dur={elapsed_ms:.3f}"
+    request.state.ratelimit_headers = headers
+    if not decision.allowed:
+        raise LimitError("request rate limit exceeded", retry_after_s=decision.retry_after_s)
+    response.headers.update(headers)
+    return principal
+
+
+def _tighter(a: Decision, b: Decision) -> Decision:
+    return a if a.remaining <= b.remaining else b
+
+
+def _ratelimit_headers(decision: Decision) -> dict[str, str]:
+    return {
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(max(0, round(decision.reset_s + 0.499))),
+    }
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_platform_admin(request: Request, platform: PlatformDep) -> None:
+    """The platform admin's bearer token (``VOXPLANE_ADMIN_TOKEN``), compared in constant time."""
+    expected = platform.settings.admin_token
+    if expected is None:
+        raise AuthError("the platform admin API is disabled (VOXPLANE_ADMIN_TOKEN is unset)")
+    given = _bearer(request)
+    if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+        raise AuthError("wrong platform admin token")
+
+
+AdminDep = Annotated[None, Depends(require_platform_admin)]
+
+
+class PageParams:
+    def __init__(
+        self,
+        limit: Annotated[int, Query(ge=1, le=200, description="Items per page")] = 50,
+        cursor: Annotated[str | None, Query(max_length=200, description="From next_cursor")] = None,
+    ) -> None:
+        self.limit = limit
+        self.cursor = cursor
+
+
+PageDep = Annotated[PageParams, Depends()]

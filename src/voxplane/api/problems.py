@@ -1,0 +1,81 @@
+"""RFC 9457 problem details for every error; nothing internal ever reaches a client."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from voxplane.errors import ControlError, InvalidError, LimitError
+
+log = logging.getLogger("voxplane.api")
+
+PROBLEM = "application/problem+json"
+
+
+def problem(
+    status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+async def _control_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ControlError)
+    headers: dict[str, str] = {}
+    extra: dict[str, Any] = {}
+    if isinstance(error, LimitError):
+        headers["Retry-After"] = str(max(1, round(error.retry_after_s + 0.499)))
+        headers.update(getattr(request.state, "ratelimit_headers", {}))
+    if isinstance(error, InvalidError) and error.field:
+        extra["errors"] = [{"field": error.field, "message": error.message}]
+    if error.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return problem(error.status, error.title, error.message, headers=headers, **extra)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = [
+        {
+            "field": _field(tuple(item["loc"])),
+            "message": str(item["msg"]).removeprefix("Value error, "),
+        }
+        for item in error.errors()
+    ]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
+    return problem(422, "Invalid request", detail, errors=errors)
+
+
+async def _http_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HTTPException)
+    titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
+    title = titles.get(error.status_code, "Error")
+    detail = error.detail if isinstance(error.detail, str) else title
+    return problem(error.status_code, title, detail, headers=dict(error.headers or {}))
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    log.error("unhandled error", exc_info=error)
+    rid = getattr(request.state, "request_id", None)
+    return problem(
+        500, "Internal error", "something went wrong; the request id is logged", request_id=rid
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ControlError, _control_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,34 @@
+"""``/v1/auth``: password login, token refresh, logout."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from voxplane.api.deps import PlatformDep, PrincipalDep
+from voxplane.services.schemas import LoginRequest, RefreshRequest, TokenPair
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post("/login", summary="Exchange email and password for an access and a refresh token")
+async def login(body: LoginRequest, platform: PlatformDep) -> TokenPair:
+    return await platform.auth.login(body.email, body.password.get_secret_value(), body.tenant_id)
+
+
+@router.post("/refresh", summary="Spend a refresh token for a new pair (single use)")
+async def refresh(body: RefreshRequest, platform: PlatformDep) -> TokenPair:
+    return await platform.auth.refresh(body.refresh_token.get_secret_value())
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="End a login session")
+async def logout(body: RefreshRequest, platform: PlatformDep) -> None:
+    await platform.auth.logout(body.refresh_token.get_secret_value())
+
+
+@router.post(
+    "/logout-session",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="End the login session of the access token used",
+)
+async def logout_session(platform: PlatformDep, who: PrincipalDep) -> None:
+    await platform.auth.logout_session(who)

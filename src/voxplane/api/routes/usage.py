@@ -1,0 +1,47 @@
+"""``/v1/usage``: per-day totals, and a CSV export for billing."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from voxplane.api.deps import PlatformDep, PrincipalDep
+from voxplane.services.schemas import UsageDayPublic
+
+router = APIRouter(prefix="/usage", tags=["usage"])
+From = Annotated[
+    date | None, Query(alias="from", description="First day (UTC); default 30 days ago")
+]
+To = Annotated[
+    date | None, Query(alias="to", description="Last day (UTC), inclusive; default today")
+]
+
+
+def _range(start: date | None, end: date | None) -> tuple[date, date]:
+    today = datetime.now(UTC).date()
+    end = end or today
+    return start or end - timedelta(days=30), end
+
+
+@router.get("", summary="Usage per day")
+async def usage_days(
+    platform: PlatformDep, who: PrincipalDep, start: From = None, end: To = None
+) -> list[UsageDayPublic]:
+    return await platform.usage.days(who, *_range(start, end))
+
+
+@router.get(
+    "/export.csv",
+    summary="Usage per day as CSV",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def usage_csv(
+    platform: PlatformDep, who: PrincipalDep, start: From = None, end: To = None
+) -> Response:
+    first, last = _range(start, end)
+    text = await platform.usage.csv(who, first, last)
+    disposition = f'attachment; filename="usage-{first}-{last}.csv"'
+    return Response(text, media_type="text/csv", headers={"Content-Disposition": disposition})

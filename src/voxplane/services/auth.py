@@ -1,0 +1,230 @@
+"""Authentication: API keys, password login, access and refresh tokens, logout.
+
+Two kinds of bearer credential reach the API: an API key (``vxp_…``, stored as a SHA-256
+digest) and a short-lived JWT access token from a login. Refresh tokens (``vxr_…``) are
+single-use: each refresh spends one and issues the next of the same login session; a spent
+token presented again means it was stolen, so the whole session is revoked.
+
+Verified credentials are cached in-process for ``CACHE_TTL_S`` so that a hot API key costs
+no query; revocation in this process drops the entry at once, other replicas within the TTL.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxplane.errors import AuthError, ForbiddenError, InvalidError
+from voxplane.security.passwords import hash_password, verify_password
+from voxplane.security.tokens import TokenSigner, looks_like, new_token, token_digest
+from voxplane.services.principal import ROLE_PERMISSIONS, Principal, Role
+from voxplane.services.schemas import TokenPair
+from voxplane.store.db import Database
+from voxplane.store.ids import new_id
+from voxplane.store.models import RefreshToken, Tenant
+from voxplane.store.repositories import (
+    ApiKeyRepo,
+    MembershipRepo,
+    RefreshTokenRepo,
+    TenantRepo,
+    UserRepo,
+)
+from voxplane.store.types import utcnow
+
+CACHE_TTL_S = 5.0
+LAST_USED_EVERY_S = 60.0
+"""An API key's ``last_used_at`` is written at most this often (not on every request)."""
+_DUMMY_HASH = hash_password("not-a-real-password")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated principal and the request limits that apply to it."""
+
+    principal: Principal
+    tenant_rate: tuple[int, int]
+    """(requests per minute, burst) for the whole tenant."""
+    key_rate: int | None = None
+    """An API key's own requests per minute, if it has one."""
+
+
+@dataclass(slots=True)
+class _Cached:
+    caller: Caller
+    until: float
+    key_id: str | None = None
+    last_used_write: float = 0.0
+
+
+class AuthService:
+    def __init__(
+        self, db: Database, signer: TokenSigner, *, refresh_ttl_s: int, access_ttl_s: int
+    ) -> None:
+        self.db = db
+        self.signer = signer
+        self.refresh_ttl = timedelta(seconds=refresh_ttl_s)
+        self.access_ttl_s = access_ttl_s
+        self._cache: dict[str, _Cached] = {}
+
+    # --- bearer credentials on every request ----------------------------------------
+
+    async def authenticate(self, bearer: str, *, ip: str | None, request_id: str | None) -> Caller:
+        """The caller behind an ``Authorization: Bearer`` value, or :class:`AuthError`."""
+        key = token_digest(bearer)
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is None or cached.until < now:
+            cached = await self._verify(bearer, key)
+            self._cache[key] = cached
+            self._prune(now)
+        if cached.key_id is not None and now - cached.last_used_write > LAST_USED_EVERY_S:
+            cached.last_used_write = now
+            async with self.db.unit() as session:
+                await ApiKeyRepo(session).touch(cached.key_id, utcnow())
+        principal = replace(cached.caller.principal, ip=ip, request_id=request_id)
+        return replace(cached.caller, principal=principal)
+
+    async def _verify(self, bearer: str, digest: str) -> _Cached:
+        until = time.monotonic() + CACHE_TTL_S
+        if looks_like(bearer, "vxp"):
+            return await self._verify_api_key(digest, until)
+        claims = self.signer.verify(bearer)
+        async with self.db.unit() as session:
+            revoked = await RefreshTokenRepo(session).session_revoked(claims.session_id)
+            membership = await MembershipRepo(session).get(claims.tenant_id, claims.user_id)
+            tenant = await TenantRepo(session).get(claims.tenant_id)
+        if revoked or membership is None or tenant is None:
+            raise AuthError("invalid or expired access token")
+        _check_active(tenant)
+        role: Role = membership.role  # type: ignore[assignment]
+        principal = Principal(
+            tenant.id, "user", claims.user_id, role, ROLE_PERMISSIONS[role],
+            session_id=claims.session_id,
+        )  # fmt: skip
+        # A token outlives neither its expiry nor the cache window.
+        until = min(until, time.monotonic() + max(0.0, claims.expires_at - time.time()))
+        return _Cached(Caller(principal, (tenant.rate_per_minute, tenant.rate_burst)), until)
+
+    async def _verify_api_key(self, digest: str, until: float) -> _Cached:
+        async with self.db.unit() as session:
+            key = await ApiKeyRepo(session).by_digest(digest)
+            tenant = None if key is None else await TenantRepo(session).get(key.tenant_id)
+        if key is None or key.revoked_at is not None or tenant is None:
+            raise AuthError("invalid or revoked API key")
+        _check_active(tenant)
+        role: Role = key.role  # type: ignore[assignment]
+        principal = Principal(tenant.id, "api_key", key.id, role, frozenset(key.scopes))
+        caller = Caller(principal, (tenant.rate_per_minute, tenant.rate_burst), key.rate_per_minute)
+        return _Cached(caller, until, key_id=key.id)
+
+    def forget(self, *, key_id: str | None = None, session_id: str | None = None) -> None:
+        """Drop cached credentials of a revoked key or a logged-out session."""
+        for digest, entry in list(self._cache.items()):
+            principal = entry.caller.principal
+            if (key_id is not None and entry.key_id == key_id) or (
+                session_id is not None and principal.session_id == session_id
+            ):
+                del self._cache[digest]
+
+    def forget_tenant(self, tenant_id: str) -> None:
+        for digest, entry in list(self._cache.items()):
+            if entry.caller.principal.tenant_id == tenant_id:
+                del self._cache[digest]
+
+    def _prune(self, now: float) -> None:
+        if len(self._cache) > 10_000:
+            for digest in [d for d, e in self._cache.items() if e.until < now]:
+                del self._cache[digest]
+
+    # --- login sessions -------------------------------------------------------------
+
+    async def login(self, email: str, password: str, tenant_id: str | None) -> TokenPair:
+        async with self.db.unit() as session:
+            user = await UserRepo(session).by_email(email)
+            # Hash even for an unknown email so timing does not tell which emails exist.
+            stored = user.password_hash if user is not None else _DUMMY_HASH
+            if not verify_password(stored, password) or user is None or user.disabled:
+                raise AuthError("wrong email or password")
+            memberships = await MembershipRepo(session).of_user(user.id)
+            if tenant_id is not None:
+                memberships = [m for m in memberships if m.tenant_id == tenant_id]
+            if not memberships:
+                raise AuthError("wrong email or password")
+            if len(memberships) > 1:
+                raise InvalidError(
+                    "this user belongs to several tenants: pick one", field="tenant_id"
+                )
+            membership = memberships[0]
+            tenant = await TenantRepo(session).get(membership.tenant_id)
+            assert tenant is not None
+            _check_active(tenant)
+            return self._issue(session, user.id, tenant.id, membership.role, new_id("ses"))
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        if not looks_like(refresh_token, "vxr"):
+            raise AuthError("invalid or expired refresh token")
+        async with self.db.unit() as session:
+            tokens = RefreshTokenRepo(session)
+            row = await tokens.by_digest(token_digest(refresh_token))
+            now = utcnow()
+            if row is None or row.revoked_at is not None or row.expires_at <= now:
+                raise AuthError("invalid or expired refresh token")
+            if row.used_at is not None:
+                await tokens.revoke_session(row.session_id, now)
+                self.forget(session_id=row.session_id)
+                reuse = True
+            else:
+                row.used_at = now
+                membership = await MembershipRepo(session).get(row.tenant_id, row.user_id)
+                reuse = membership is None
+            if not reuse:
+                assert membership is not None
+                return self._issue(
+                    session, row.user_id, row.tenant_id, membership.role, row.session_id
+                )
+        # Outside the unit, so the revocation above is committed before we refuse.
+        raise AuthError("invalid or expired refresh token")
+
+    async def logout(self, refresh_token: str) -> None:
+        """End the login session the token belongs to (idempotent, reveals nothing)."""
+        if not looks_like(refresh_token, "vxr"):
+            return
+        async with self.db.unit() as session:
+            tokens = RefreshTokenRepo(session)
+            row = await tokens.by_digest(token_digest(refresh_token))
+            if row is not None:
+                await tokens.revoke_session(row.session_id, utcnow())
+                self.forget(session_id=row.session_id)
+
+    async def logout_session(self, who: Principal) -> None:
+        """End the caller's own login session (with its access token)."""
+        if who.session_id is None:
+            raise ForbiddenError("only a login session can log out; revoke API keys instead")
+        async with self.db.unit() as session:
+            await RefreshTokenRepo(session).revoke_session(who.session_id, utcnow())
+        self.forget(session_id=who.session_id)
+
+    def _issue(
+        self, session: AsyncSession, user_id: str, tenant_id: str, role: str, sid: str
+    ) -> TokenPair:
+        refresh = new_token("vxr")
+        RefreshTokenRepo(session).add(
+            RefreshToken(
+                id=new_id("rft"),
+                tenant_id=tenant_id,
+                user_id=user_id,
+                session_id=sid,
+                digest=token_digest(refresh),
+                expires_at=utcnow() + self.refresh_ttl,
+            )
+        )
+        access = self.signer.issue(user_id=user_id, tenant_id=tenant_id, role=role, session_id=sid)
+        return TokenPair(access_token=access, expires_in=self.access_ttl_s, refresh_token=refresh)
+
+
+def _check_active(tenant: Tenant) -> None:
+    if tenant.status != "active":
+        raise ForbiddenError("this tenant is suspended")

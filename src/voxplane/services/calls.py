@@ -1,0 +1,163 @@
+"""Calls: the runtime records each finished call; tenants read them back.
+
+Admission control lives here too: a call holds one of its tenant's concurrent-call slots
+as an expiring lease, renewed while it runs, so a crashed worker's calls free their slots
+when the lease runs out.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from voxplane.errors import InvalidError, LimitError, NotFoundError
+from voxplane.services.audit import audit
+from voxplane.services.principal import Principal
+from voxplane.services.schemas import CallCreate, CallPublic, CallSummary, CallUsage, PageOf
+from voxplane.sessions import Lease, LeaseStore
+from voxplane.store.db import Database
+from voxplane.store.ids import new_id
+from voxplane.store.models import Call
+from voxplane.store.repositories import AgentRepo, CallFilter, CallRepo, TenantRepo, UsageRepo
+
+_DIGITS = re.compile(r"\d")
+
+
+def mask_number(number: str | None) -> str | None:
+    """Keep the last two digits of a caller's number (``+1555•••••00``)."""
+    if number is None:
+        return None
+    digits = [m.start() for m in _DIGITS.finditer(number)]
+    hide = set(digits[4:-2]) if len(digits) > 6 else set(digits[:-2])
+    return "".join("•" if i in hide else c for i, c in enumerate(number))
+
+
+class CallService:
+    def __init__(self, db: Database, leases: LeaseStore, *, lease_ttl_s: float) -> None:
+        self.db = db
+        self.leases = leases
+        self.lease_ttl_s = lease_ttl_s
+
+    async def record(self, who: Principal, body: CallCreate) -> CallPublic:
+        who.require("calls:write")
+        if body.ended_at < body.started_at:
+            raise InvalidError("a call cannot end before it starts", field="ended_at")
+        async with self.db.unit() as session:
+            agents = AgentRepo(session)
+            agent = await agents.get(who.tenant_id, body.agent_id)
+            if agent is None:
+                raise InvalidError("no such agent", field="agent_id")
+            version = body.agent_version or agent.version
+            if await agents.version(who.tenant_id, agent.id, version) is None:
+                raise InvalidError("no such version of the agent", field="agent_version")
+            tenant = await TenantRepo(session).get(who.tenant_id)
+            assert tenant is not None
+            redact = tenant.pii_policy == "redact"
+            duration = (body.ended_at - body.started_at).total_seconds()
+            row = Call(
+                id=new_id("cal"),
+                tenant_id=who.tenant_id,
+                agent_id=agent.id,
+                agent_version=version,
+                direction=body.direction,
+                transport=body.transport,
+                from_number=mask_number(body.from_number) if redact else body.from_number,
+                to_number=body.to_number,
+                started_at=body.started_at,
+                ended_at=body.ended_at,
+                duration_s=duration,
+                end_reason=body.end_reason,
+                audio_s=body.usage.audio_s,
+                stt_s=body.usage.stt_s,
+                tts_chars=body.usage.tts_chars,
+                llm_tokens=body.usage.llm_tokens,
+                turns=[t.model_dump() for t in body.turns],
+                metrics=[m.model_dump() for m in body.metrics],
+            )
+            CallRepo(session).add(row)
+            await UsageRepo(session).add(
+                who.tenant_id,
+                body.started_at.date(),
+                {
+                    "calls": 1,
+                    "call_seconds": duration,
+                    "audio_s": body.usage.audio_s,
+                    "stt_s": body.usage.stt_s,
+                    "tts_chars": body.usage.tts_chars,
+                    "llm_tokens": body.usage.llm_tokens,
+                },
+            )
+            audit(session, who, "call.record", "call", row.id, agent_id=agent.id)
+            return _public(row)
+
+    async def get(self, who: Principal, call_id: str) -> CallPublic:
+        who.require("calls:read")
+        async with self.db.unit() as session:
+            row = await CallRepo(session).get(who.tenant_id, call_id)
+            if row is None:
+                raise NotFoundError("no such call")
+            return _public(row)
+
+    async def list(
+        self, who: Principal, cursor: str | None, limit: int, where: CallFilter
+    ) -> PageOf[CallSummary]:
+        who.require("calls:read")
+        async with self.db.unit() as session:
+            page = await CallRepo(session).page(who.tenant_id, cursor, limit, where)
+            items = [CallSummary.model_validate(c) for c in page.items]
+            return PageOf[CallSummary](items=items, next_cursor=page.next_cursor)
+
+    # --- admission ------------------------------------------------------------------
+
+    async def admit(self, tenant_id: str, holder: str) -> Lease:
+        """Take one of the tenant's concurrent-call slots, or :class:`LimitError`."""
+        async with self.db.unit() as session:
+            tenant = await TenantRepo(session).get(tenant_id)
+        if tenant is None:
+            raise NotFoundError("no such tenant")
+        scope = f"tenant:{tenant_id}:calls"
+        lease = await self.leases.acquire(
+            scope, tenant.max_concurrent_calls, holder, self.lease_ttl_s
+        )
+        if lease is None:
+            raise LimitError(
+                f"all {tenant.max_concurrent_calls} concurrent-call slots are in use",
+                retry_after_s=5.0,
+            )
+        return lease
+
+    async def keep_alive(self, lease: Lease) -> Lease | None:
+        return await self.leases.renew(lease, self.lease_ttl_s)
+
+    async def finish(self, lease: Lease) -> None:
+        await self.leases.release(lease)
+
+    async def active(self, tenant_id: str) -> int:
+        return await self.leases.active(f"tenant:{tenant_id}:calls")
+
+    # --- retention ------------------------------------------------------------------
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete calls older than each tenant's retention; returns how many went."""
+        removed = 0
+        async with self.db.unit() as session:
+            tenants = TenantRepo(session)
+            for tenant_id in await tenants.all_ids():
+                tenant = await tenants.get(tenant_id)
+                assert tenant is not None
+                cutoff = now.timestamp() - tenant.retention_days * 86_400
+                removed += await CallRepo(session).purge_before(
+                    tenant_id, datetime.fromtimestamp(cutoff, tz=now.tzinfo)
+                )
+        return removed
+
+
+def _public(row: Call) -> CallPublic:
+    return CallPublic(
+        **CallSummary.model_validate(row).model_dump(),
+        usage=CallUsage(
+            audio_s=row.audio_s, stt_s=row.stt_s, tts_chars=row.tts_chars, llm_tokens=row.llm_tokens
+        ),
+        turns=row.turns,
+        metrics=row.metrics,
+    )

@@ -1,0 +1,58 @@
+"""Who is asking: the authenticated principal, roles and the permissions they grant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from voxplane.errors import ForbiddenError
+
+Role = Literal["owner", "admin", "developer", "viewer"]
+ROLES: tuple[Role, ...] = ("owner", "admin", "developer", "viewer")
+ActorType = Literal["user", "api_key", "platform", "system"]
+
+READ = frozenset(
+    {"agents:read", "numbers:read", "calls:read", "usage:read", "credentials:read", "tenant:read"}
+)
+BUILD = frozenset(
+    {"agents:write", "numbers:write", "credentials:write", "calls:write", "keys:read"}
+)
+MANAGE = frozenset({"keys:write", "members:read", "members:write", "audit:read"})
+ALL_PERMISSIONS = READ | BUILD | MANAGE | {"tenant:write"}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    "viewer": READ,
+    "developer": READ | BUILD,
+    "admin": READ | BUILD | MANAGE,
+    "owner": ALL_PERMISSIONS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller of a service: a user (JWT), an API key, the platform admin or the system.
+
+    ``permissions`` is what it may do: a user's role, or an API key's scopes (never more
+    than the role of whoever made the key).
+    """
+
+    tenant_id: str
+    actor_type: ActorType
+    actor_id: str | None
+    role: Role
+    permissions: frozenset[str]
+    ip: str | None = None
+    request_id: str | None = None
+    session_id: str | None = field(default=None, compare=False)
+
+    def require(self, permission: str) -> None:
+        if permission not in self.permissions:
+            raise ForbiddenError(f"this credential lacks the {permission!r} permission")
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+
+def system_principal(tenant_id: str, *, role: Role = "owner") -> Principal:
+    """The platform itself acting for a tenant (admin CLI, bootstrap)."""
+    return Principal(tenant_id, "system", None, role, ROLE_PERMISSIONS[role])
