@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,24 +65,25 @@ def _lines(node: yaml.Node | None, loc: Loc = ()) -> dict[Loc, int]:
 
 def _describe(error: ValidationError, lines: dict[Loc, int], source: str) -> str:
     problems = []
-    for loc, detail in field_problems(error):
+    for loc, detail in field_problems(error.errors()):
         line = _nearest_line(loc, lines)
         where = f"{source}:{line}" if line else source
         problems.append(f"{where}: {format_loc(loc) or '(document)'}: {detail}")
     return "\n".join(problems)
 
 
-def field_problems(error: ValidationError) -> list[tuple[Loc, str]]:
-    """Each problem as (field path, message), with whole-document checks (the flow graph)
-    attributed to the deeper field they name."""
+def field_problems(errors: Sequence[Any], root: Loc = ()) -> list[tuple[Loc, str]]:
+    """Each pydantic error as (field path, message), with whole-document checks (the flow
+    graph) attributed to the deeper field they name. ``root`` is where the document sits
+    (``("body",)`` in an API request)."""
     problems: list[tuple[Loc, str]] = []
-    for item in error.errors():
+    for item in errors:
         loc: Loc = tuple(item["loc"])
         message = str(item["msg"]).removeprefix("Value error, ")
         for text in message.splitlines():
             named = _NAMED_FIELD.match(text)
             if named:
-                problems.append((_parse_loc(named[1]), named[2]))
+                problems.append(((*root, *_parse_loc(named[1])), named[2]))
             else:
                 problems.append((loc, text + _got(item)))
     return problems

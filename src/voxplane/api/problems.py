@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from voxplane.agents.loader import field_problems, format_loc
 from voxplane.errors import ControlError, InvalidError, LimitError
 
 log = logging.getLogger("voxplane.api")
@@ -38,21 +39,13 @@ async def _control_error(request: Request, error: Exception) -> JSONResponse:
     return problem(error.status, error.title, error.message, headers=headers, **extra)
 
 
-def _field(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
 async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
+    items = error.errors()
+    root = tuple(items[0]["loc"][:1]) if items else ()
     errors = [
-        {
-            "field": _field(tuple(item["loc"])),
-            "message": str(item["msg"]).removeprefix("Value error, "),
-        }
-        for item in error.errors()
+        {"field": format_loc(loc), "message": message}
+        for loc, message in field_problems(items, root)
     ]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
     return problem(422, "Invalid request", detail, errors=errors)

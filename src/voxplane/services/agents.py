@@ -25,12 +25,12 @@ def validate_document(document: dict[str, Any]) -> AgentConfig:
     try:
         return AgentConfig.model_validate(document)
     except ValidationError as error:
-        loc, message = field_problems(error)[0]
+        loc, message = field_problems(error.errors())[0]
         raise InvalidError(message, field=format_loc(loc) or None) from error
 
 
 def _dump(config: AgentConfig) -> dict[str, Any]:
-    return config.model_dump(mode="json")
+    return config.model_dump(mode="json", by_alias=True)
 
 
 class AgentService:
