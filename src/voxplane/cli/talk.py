@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from voxplane.agents.loader import load_agent_file
-from voxplane.errors import AudioError
+from voxplane.cli.record import CallRecorder
+from voxplane.errors import AudioError, ConfigError
 from voxplane.media.level import FLOOR_DBFS, speech_dbfs
 from voxplane.media.wav import decode_wav, encode_wav
 from voxplane.pipeline.records import CallResult, TurnRecord, result_document
@@ -46,6 +49,12 @@ def add_parser(commands: Any) -> None:
         metavar="MS",
         help="start each caller turn MS after the agent starts answering (talk over it)",
     )
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        help="also record the call on this voxplane server (e.g. http://127.0.0.1:8080)",
+    )
+    parser.add_argument("--api-key", help="API key for --server (default: env VOXPLANE_API_KEY)")
     parser.set_defaults(handler=run)
 
 
@@ -72,13 +81,22 @@ def _read_turn(path: Path, barge_in_at: int | None) -> CallerTurn:
 def run(args: argparse.Namespace) -> int:
     agent = load_agent_file(args.agent)
     turns = [_read_turn(path, args.barge_in_at) for path in args.input]
+    recorder = _recorder(args)
     _status("loading models")
     started = time.monotonic()
     models = LocalModels.load()
     _status(f"models ready in {time.monotonic() - started:.1f} s; calling {agent.name}")
     caller = SimulatedCaller(turns, phone=args.phone)
+    started_at = datetime.now(UTC)
     result = asyncio.run(run_call(agent, models, caller, on_turn=_show_turn))
+    ended_at = datetime.now(UTC)
     print(render(result))
+    if recorder is not None:
+        try:
+            call_id = recorder.record(agent, result, started_at, ended_at)
+        finally:
+            recorder.close()
+        _status(f"recorded as {call_id} on {recorder.server}")
     if args.output:
         left, right = caller.recording()
         args.output.write_bytes(encode_wav([left, right], caller.sample_rate))
@@ -88,6 +106,21 @@ def run(args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps(document, indent=2) + "\n")
         _status(f"wrote {args.json}")
     return 0
+
+
+def _recorder(args: argparse.Namespace) -> CallRecorder | None:
+    if args.server is None:
+        return None
+    api_key = args.api_key or os.environ.get("VOXPLANE_API_KEY")
+    if not api_key:
+        raise ConfigError("--server needs --api-key or VOXPLANE_API_KEY")
+    recorder = CallRecorder.connect(args.server, api_key)
+    try:
+        recorder.check()
+    except ConfigError:
+        recorder.close()
+        raise
+    return recorder
 
 
 def _status(message: str) -> None:
