@@ -218,3 +218,24 @@ def test_platform_admin_sets_limits_and_the_tenant_sees_them(
     )
     assert suspended.status_code == 200
     assert client.get("/v1/agents", headers=tenant.auth).status_code == 403
+
+
+def test_retention_purge_removes_only_calls_past_each_tenants_window(
+    client: TestClient, new_tenant: Callable[..., Tenant]
+) -> None:
+    short, long = new_tenant(retention_days=7), new_tenant(retention_days=90)
+    now = datetime.now(UTC)
+    kept, gone = {}, {}
+    for tenant in (short, long):
+        agent_id = _agent(client, tenant)
+        for age, into in ((10, gone), (1, kept)):
+            body = _call(agent_id, now - timedelta(days=age))
+            response = client.post("/v1/calls", json=body, headers=tenant.auth)
+            into.setdefault(tenant.id, []).append(response.json()["id"])
+    platform = client.app.state.platform  # type: ignore[attr-defined]
+    removed = client.portal.call(platform.calls.purge_expired, now)
+    assert removed >= 1
+    short_ids = [c["id"] for c in client.get("/v1/calls", headers=short.auth).json()["items"]]
+    long_ids = [c["id"] for c in client.get("/v1/calls", headers=long.auth).json()["items"]]
+    assert short_ids == kept[short.id]
+    assert sorted(long_ids) == sorted(kept[long.id] + gone[long.id])
