@@ -14,6 +14,8 @@ import yaml
 from conftest import ADMIN_TOKEN, Tenant
 from fastapi.testclient import TestClient
 
+from voxplane.errors import LimitError
+
 EXAMPLE = Path(__file__).parents[2] / "examples" / "agents" / "acme-dental.yaml"
 
 
@@ -239,3 +241,25 @@ def test_retention_purge_removes_only_calls_past_each_tenants_window(
     long_ids = [c["id"] for c in client.get("/v1/calls", headers=long.auth).json()["items"]]
     assert short_ids == kept[short.id]
     assert sorted(long_ids) == sorted(kept[long.id] + gone[long.id])
+
+
+def test_admission_stops_when_the_months_call_minutes_are_used(
+    client: TestClient, new_tenant: Callable[..., Tenant]
+) -> None:
+    tenant = new_tenant(monthly_call_minutes=1)
+    platform = client.app.state.platform  # type: ignore[attr-defined]
+    lease = client.portal.call(platform.calls.admit, tenant.id, "worker-1/call-1")
+    client.portal.call(platform.calls.finish, lease)
+    agent_id = _agent(client, tenant)
+    now = datetime.now(UTC)
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    body = _call(agent_id, max(now - timedelta(minutes=5), month_start))  # 30 s this month
+    for _ in range(2):
+        assert client.post("/v1/calls", json=body, headers=tenant.auth).status_code == 201
+    try:
+        client.portal.call(platform.calls.admit, tenant.id, "worker-1/call-2")
+    except LimitError as error:
+        assert "call minutes" in str(error)
+        assert error.retry_after_s > 0
+    else:
+        raise AssertionError("a tenant past its monthly minutes was admitted")

@@ -8,7 +8,7 @@ when the lease runs out.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 
 from voxplane.errors import InvalidError, LimitError, NotFoundError
 from voxplane.services.audit import audit
@@ -110,11 +110,22 @@ class CallService:
     # --- admission ------------------------------------------------------------------
 
     async def admit(self, tenant_id: str, holder: str) -> Lease:
-        """Take one of the tenant's concurrent-call slots, or :class:`LimitError`."""
+        """Take one of the tenant's concurrent-call slots, or :class:`LimitError` when they
+        are all taken or the month's call minutes are used up."""
+        today = datetime.now(UTC).date()
         async with self.db.unit() as session:
             tenant = await TenantRepo(session).get(tenant_id)
-        if tenant is None:
-            raise NotFoundError("no such tenant")
+            if tenant is None:
+                raise NotFoundError("no such tenant")
+            used_s = 0.0
+            if tenant.monthly_call_minutes is not None:
+                days = await UsageRepo(session).between(tenant_id, today.replace(day=1), today)
+                used_s = sum(day.call_seconds for day in days)
+        if tenant.monthly_call_minutes is not None and used_s >= 60 * tenant.monthly_call_minutes:
+            raise LimitError(
+                f"this month's {tenant.monthly_call_minutes} call minutes are used up",
+                retry_after_s=_until_next_month(today),
+            )
         scope = f"tenant:{tenant_id}:calls"
         lease = await self.leases.acquire(
             scope, tenant.max_concurrent_calls, holder, self.lease_ttl_s
@@ -150,6 +161,11 @@ class CallService:
                     tenant_id, datetime.fromtimestamp(cutoff, tz=now.tzinfo)
                 )
         return removed
+
+
+def _until_next_month(today: date) -> float:
+    first = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return (datetime(first.year, first.month, 1, tzinfo=UTC) - datetime.now(UTC)).total_seconds()
 
 
 def _public(row: Call) -> CallPublic:
