@@ -7,10 +7,10 @@ when the lease runs out.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime, timedelta
 
 from voxplane.errors import InvalidError, LimitError, NotFoundError
+from voxplane.observability.logs import redact_text
 from voxplane.services.audit import audit
 from voxplane.services.principal import Principal
 from voxplane.services.schemas import CallCreate, CallPublic, CallSummary, CallUsage, PageOf
@@ -20,16 +20,11 @@ from voxplane.store.ids import new_id
 from voxplane.store.models import Call
 from voxplane.store.repositories import AgentRepo, CallFilter, CallRepo, TenantRepo, UsageRepo
 
-_DIGITS = re.compile(r"\d")
-
 
 def mask_number(number: str | None) -> str | None:
-    """Keep the last two digits of a caller's number (``+1555•••••00``)."""
-    if number is None:
-        return None
-    digits = [m.start() for m in _DIGITS.finditer(number)]
-    hide = set(digits[4:-2]) if len(digits) > 6 else set(digits[:-2])
-    return "".join("•" if i in hide else c for i, c in enumerate(number))
+    """A caller's number as logs show it: the last two digits and at most four leading
+    ones (``+1415•••••99``); one masking rule for logs and call records."""
+    return None if number is None else redact_text(number)
 
 
 class CallService:
