@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -39,13 +40,15 @@ class Database:
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[AsyncSession]:
         """A session in a transaction: committed on success, rolled back on any error."""
-        try:
-            async with self._sessions() as session, session.begin():
-                yield session
-        except (OperationalError, DBAPIError, OSError) as error:
-            if _is_connection_error(error):
-                raise UnavailableError("the database is unreachable") from error
-            raise
+        async with _reachable(), self._sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def connection(self, *, begin: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A bare connection, in a transaction when ``begin``: for migrations."""
+        opening = self.engine.begin() if begin else self.engine.connect()
+        async with _reachable(), opening as connection:
+            yield connection
 
     async def ping(self) -> None:
         """Raise :class:`UnavailableError` unless the database answers."""
@@ -66,6 +69,17 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+@asynccontextmanager
+async def _reachable() -> AsyncIterator[None]:
+    """Translate a refused or lost connection into :class:`UnavailableError`."""
+    try:
+        yield
+    except (OperationalError, DBAPIError, OSError) as error:
+        if _is_connection_error(error):
+            raise UnavailableError("the database is unreachable") from error
+        raise
 
 
 def _is_connection_error(error: BaseException) -> bool:

@@ -26,19 +26,19 @@ def _config(connection: Connection) -> Config:
 async def upgrade(database: Database, revision: str = "head") -> None:
     """Bring the schema up to ``revision`` (creating the SQLite file's folder if needed)."""
     _ensure_sqlite_dir(database.url)
-    async with database.engine.begin() as connection:
+    async with database.connection(begin=True) as connection:
         await connection.run_sync(lambda sync: command.upgrade(_config(sync), revision))
 
 
 async def downgrade(database: Database, revision: str = "base") -> None:
-    async with database.engine.begin() as connection:
+    async with database.connection(begin=True) as connection:
         await connection.run_sync(lambda sync: command.downgrade(_config(sync), revision))
 
 
 async def current(database: Database) -> str | None:
     """The revision the database is at (None when it has never been migrated)."""
     _ensure_sqlite_dir(database.url)
-    async with database.engine.connect() as connection:
+    async with database.connection() as connection:
         return await connection.run_sync(_current_revision)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxplane.errors import InvalidError
+from voxplane.store.ids import has_shape
 from voxplane.store.models import (
     Agent,
     AgentVersion,
@@ -55,12 +56,20 @@ def _decode_cursor(cursor: str) -> str:
         raise InvalidError("not a cursor from this API", field="cursor") from error
 
 
+def _cursor_id(value: str) -> str:
+    """``value`` when it is shaped like a row id, as the ids our cursors hold are."""
+    prefix = value.partition("_")[0]
+    if not (prefix.isalpha() and has_shape(value, prefix)):
+        raise InvalidError("not a cursor from this API", field="cursor")
+    return value
+
+
 async def _page_by_id(
     session: AsyncSession, query: Select[Row], id_column: Any, cursor: str | None, limit: int
 ) -> Page[Row]:
     """Newest first by id (ids are time-ordered); the cursor is the last id returned."""
     if cursor is not None:
-        query = query.where(id_column < _decode_cursor(cursor))
+        query = query.where(id_column < _cursor_id(_decode_cursor(cursor)))
     rows = (await session.scalars(query.order_by(id_column.desc()).limit(limit + 1))).all()
     more = len(rows) > limit
     items = rows[:limit]
@@ -356,9 +365,12 @@ class CallRepo:
 def _split_call_cursor(value: str) -> tuple[datetime, str]:
     started, _, call_id = value.partition("|")
     try:
-        return datetime.fromisoformat(started), call_id
+        at = datetime.fromisoformat(started)
     except ValueError as error:
         raise InvalidError("not a cursor from this API", field="cursor") from error
+    if at.tzinfo is None:  # ours are UTC; a naive one would fail deep in the query
+        raise InvalidError("not a cursor from this API", field="cursor")
+    return at, _cursor_id(call_id)
 
 
 USAGE_FIELDS = ("calls", "call_seconds", "audio_s", "stt_s", "tts_chars", "llm_tokens")
