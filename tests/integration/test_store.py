@@ -22,7 +22,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxplane.errors import InvalidError, UnavailableError
+from voxplane.errors import ConflictError, InvalidError, UnavailableError
 from voxplane.store import migrate
 from voxplane.store.db import Database
 from voxplane.store.ids import has_shape, new_id
@@ -581,7 +581,7 @@ def test_a_phone_number_is_unique_across_tenants(database_url: str) -> None:
     async def scenario(database: Database) -> None:
         a = await populate(database)
         other = await new_tenant(database)
-        with pytest.raises(IntegrityError):
+        with pytest.raises(ConflictError) as raised:
             async with database.unit() as session:
                 agent = agent_row(other)
                 AgentRepo(session).add(agent)
@@ -589,6 +589,7 @@ def test_a_phone_number_is_unique_across_tenants(database_url: str) -> None:
                 PhoneNumberRepo(session).add(
                     PhoneNumber(id=new_id("num"), tenant_id=other, number=a.number)
                 )
+        assert isinstance(raised.value.__cause__, IntegrityError)
         async with database.unit() as session:
             assert await AgentRepo(session).get(other, agent.id) is None
             assert not (await PhoneNumberRepo(session).page(other, None, 10)).items
@@ -604,7 +605,7 @@ def test_a_tenant_name_is_unique(database_url: str) -> None:
         async with database.unit() as session:
             first = tenant_row()
             TenantRepo(session).add(first)
-        with pytest.raises(IntegrityError):
+        with pytest.raises(ConflictError) as raised:
             async with database.unit() as session:
                 user = User(
                     id=new_id("usr"), email=f"{secrets.token_hex(6)}@x.test", password_hash="h"
@@ -612,6 +613,7 @@ def test_a_tenant_name_is_unique(database_url: str) -> None:
                 UserRepo(session).add(user)
                 await session.flush()
                 TenantRepo(session).add(tenant_row(first.name))
+        assert isinstance(raised.value.__cause__, IntegrityError)
         async with database.unit() as session:
             assert await UserRepo(session).get(user.id) is None
             found = await TenantRepo(session).by_name(first.name)
@@ -746,9 +748,10 @@ def test_ping_a_reachable_database(database_url: str) -> None:
 
 def test_foreign_keys_are_enforced_and_cascade(database_url: str) -> None:
     async def scenario(database: Database) -> None:
-        with pytest.raises(IntegrityError):
+        with pytest.raises(ConflictError) as raised:
             async with database.unit() as session:
                 AgentRepo(session).add(agent_row(new_id("ten")))  # no such tenant
+        assert isinstance(raised.value.__cause__, IntegrityError)
         a, b = await populate(database), await populate(database)
         async with database.unit() as session:
             await session.execute(delete(Agent).where(Agent.id == b.agent_id))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
-
 from voxplane.errors import ConflictError, NotFoundError
 from voxplane.security.secretbox import Keyring, Sealed, mask_secret
 from voxplane.services.audit import audit
@@ -34,24 +32,21 @@ class CredentialService:
     async def create(self, who: Principal, body: CredentialCreate) -> CredentialPublic:
         who.require("credentials:write")
         secret = body.secret.get_secret_value()
-        try:
-            async with self.db.unit() as session:
-                repo = CredentialRepo(session)
-                if await repo.by_name(who.tenant_id, body.name) is not None:
-                    raise ConflictError(f"a credential named {body.name!r} exists")
-                row = Credential(
-                    id=new_id("crd"),
-                    tenant_id=who.tenant_id,
-                    name=body.name,
-                    provider=body.provider,
-                )
-                self._seal(row, secret)
-                repo.add(row)
-                await session.flush()
-                audit(session, who, "credential.create", "credential", row.id, name=row.name)
-                return CredentialPublic.model_validate(row)
-        except IntegrityError as error:
-            raise ConflictError(f"a credential named {body.name!r} exists") from error
+        async with self.db.unit() as session:
+            repo = CredentialRepo(session)
+            if await repo.by_name(who.tenant_id, body.name) is not None:
+                raise ConflictError(f"a credential named {body.name!r} exists")
+            row = Credential(
+                id=new_id("crd"),
+                tenant_id=who.tenant_id,
+                name=body.name,
+                provider=body.provider,
+            )
+            self._seal(row, secret)
+            repo.add(row)
+            await session.flush()
+            audit(session, who, "credential.create", "credential", row.id, name=row.name)
+            return CredentialPublic.model_validate(row)
 
     async def rotate(
         self, who: Principal, credential_id: str, body: CredentialUpdate

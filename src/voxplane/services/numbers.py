@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import phonenumbers
 from phonenumbers import NumberParseException, ValidationResult, shortnumberinfo
-from sqlalchemy.exc import IntegrityError
 
 from voxplane.errors import ConflictError, InvalidError, NotFoundError
 from voxplane.services.audit import audit
@@ -53,25 +52,22 @@ class PhoneNumberService:
     async def create(self, who: Principal, body: PhoneNumberCreate) -> PhoneNumberPublic:
         who.require("numbers:write")
         number = normalize_e164(body.number)
-        try:
-            async with self.db.unit() as session:
-                repo = PhoneNumberRepo(session)
-                if await repo.by_number(number) is not None:
-                    raise ConflictError("that number is already registered")
-                await _check_agent(session, who, body.agent_id)
-                row = PhoneNumber(
-                    id=new_id("num"),
-                    tenant_id=who.tenant_id,
-                    number=number,
-                    agent_id=body.agent_id,
-                    label=body.label,
-                )
-                repo.add(row)
-                await session.flush()
-                audit(session, who, "number.create", "phone_number", row.id, agent_id=row.agent_id)
-                return PhoneNumberPublic.model_validate(row)
-        except IntegrityError as error:  # a concurrent registration of the same number
-            raise ConflictError("that number is already registered") from error
+        async with self.db.unit() as session:
+            repo = PhoneNumberRepo(session)
+            if await repo.by_number(number) is not None:
+                raise ConflictError("that number is already registered")
+            await _check_agent(session, who, body.agent_id)
+            row = PhoneNumber(
+                id=new_id("num"),
+                tenant_id=who.tenant_id,
+                number=number,
+                agent_id=body.agent_id,
+                label=body.label,
+            )
+            repo.add(row)
+            await session.flush()
+            audit(session, who, "number.create", "phone_number", row.id, agent_id=row.agent_id)
+            return PhoneNumberPublic.model_validate(row)
 
     async def update(
         self, who: Principal, number_id: str, body: PhoneNumberUpdate

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
-
 from voxplane.errors import AuthError, ConflictError, NotFoundError
 from voxplane.security.passwords import hash_password, verify_password
 from voxplane.services.audit import audit
@@ -46,36 +44,31 @@ class TenantService:
         """A tenant, its owner (a new user, or an existing one who proves the password)
         and an owner API key, in one transaction."""
         password = body.password.get_secret_value()
-        try:
-            async with self.db.unit() as session:
-                if await TenantRepo(session).by_name(body.name) is not None:
-                    raise ConflictError(f"a tenant named {body.name!r} already exists")
-                tenant = Tenant(id=new_id("ten"), name=body.name, status="active")
-                self._apply_limits(tenant, body.limits, defaults=True)
-                TenantRepo(session).add(tenant)
-                users = UserRepo(session)
-                user = await users.by_email(body.email)
-                if user is None:
-                    user = User(
-                        id=new_id("usr"), email=body.email, password_hash=hash_password(password)
-                    )
-                    users.add(user)
-                elif not verify_password(user.password_hash, password):
-                    raise AuthError("that email is registered with another password")
-                await session.flush()
-                MembershipRepo(session).add(
-                    Membership(id=new_id("mem"), tenant_id=tenant.id, user_id=user.id, role="owner")
+        async with self.db.unit() as session:
+            if await TenantRepo(session).by_name(body.name) is not None:
+                raise ConflictError(f"a tenant named {body.name!r} already exists")
+            tenant = Tenant(id=new_id("ten"), name=body.name, status="active")
+            self._apply_limits(tenant, body.limits, defaults=True)
+            TenantRepo(session).add(tenant)
+            users = UserRepo(session)
+            user = await users.by_email(body.email)
+            if user is None:
+                user = User(
+                    id=new_id("usr"), email=body.email, password_hash=hash_password(password)
                 )
-                who = system_principal(tenant.id)
-                who = Principal(tenant.id, "platform", actor, "owner", who.permissions)
-                key, secret = stage_api_key(
-                    session, who, ApiKeyCreate(name="bootstrap", role="owner")
-                )
-                audit(session, who, "tenant.create", "tenant", tenant.id, name=tenant.name)
-                audit(session, who, "api_key.create", "api_key", key.id, name=key.name)
-                return TenantBootstrap(tenant_id=tenant.id, user_id=user.id, api_key=secret)
-        except IntegrityError as error:
-            raise ConflictError("that tenant name or email is already taken") from error
+                users.add(user)
+            elif not verify_password(user.password_hash, password):
+                raise AuthError("that email is registered with another password")
+            await session.flush()
+            MembershipRepo(session).add(
+                Membership(id=new_id("mem"), tenant_id=tenant.id, user_id=user.id, role="owner")
+            )
+            who = system_principal(tenant.id)
+            who = Principal(tenant.id, "platform", actor, "owner", who.permissions)
+            key, secret = stage_api_key(session, who, ApiKeyCreate(name="bootstrap", role="owner"))
+            audit(session, who, "tenant.create", "tenant", tenant.id, name=tenant.name)
+            audit(session, who, "api_key.create", "api_key", key.id, name=key.name)
+            return TenantBootstrap(tenant_id=tenant.id, user_id=user.id, api_key=secret)
 
     async def get(self, tenant_id: str) -> TenantPublic:
         async with self.db.unit() as session:

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from voxplane.errors import UnavailableError
+from voxplane.errors import ConflictError, UnavailableError
 
 
 class Database:
@@ -39,9 +39,16 @@ class Database:
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction: committed on success, rolled back on any error."""
-        async with _reachable(), self._sessions() as session, session.begin():
-            yield session
+        """A session in a transaction: committed on success, rolled back on any error.
+
+        A unique or foreign-key violation (two writers racing for the same name or number)
+        becomes :class:`ConflictError`: the services check first, so it only means a race.
+        """
+        try:
+            async with _reachable(), self._sessions() as session, session.begin():
+                yield session
+        except IntegrityError as error:
+            raise ConflictError("a concurrent change conflicted with this one; retry") from error
 
     @asynccontextmanager
     async def connection(self, *, begin: bool = False) -> AsyncIterator[AsyncConnection]:
