@@ -13,6 +13,7 @@ import secrets
 import time
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxplane.observability.logs import log_context
@@ -21,8 +22,13 @@ log = logging.getLogger("voxplane.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised by ``receive`` past the limit. An HTTPException so that FastAPI's body parsing
+    lets it through (it turns any other error into a 400) and the problem handler sends 413."""
+
+    def __init__(self, limit: int) -> None:
+        detail = f"the request body is over {limit} bytes"
+        super().__init__(413, detail, headers={"Connection": "close"})
 
 
 class RequestMiddleware:
@@ -57,7 +63,7 @@ class RequestMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_body)
             return message
 
         response_started = False

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 
 from voxplane.agents.loader import field_problems, format_loc
 from voxplane.errors import ControlError, InvalidError, LimitError
+from voxplane.observability.logs import is_sensitive_key
 
 log = logging.getLogger("voxplane.api")
 
@@ -41,7 +42,7 @@ async def _control_error(request: Request, error: Exception) -> JSONResponse:
 
 async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    items = error.errors()
+    items = [_without_secret_input(item) for item in error.errors()]
     root = tuple(items[0]["loc"][:1]) if items else ()
     errors = [
         {"field": format_loc(loc), "message": message}
@@ -49,6 +50,14 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
     ]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
     return problem(422, "Invalid request", detail, errors=errors)
+
+
+def _without_secret_input(item: Any) -> Any:
+    """A rejected password, token or secret is not echoed back in the message."""
+    names = [part for part in item["loc"] if isinstance(part, str)]
+    if names and is_sensitive_key(names[-1]):
+        return {key: value for key, value in item.items() if key != "input"}
+    return item
 
 
 async def _http_error(_request: Request, error: Exception) -> JSONResponse:

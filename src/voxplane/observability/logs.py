@@ -57,6 +57,7 @@ _context: ContextVar[Mapping[str, Any]] = ContextVar(
 _RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 _CORE_FIELDS = ("ts", "level", "logger", "msg")
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+_SQL_ECHO_LOGGERS = ("sqlalchemy", "aiosqlite")
 
 
 def _mask_phone(match: re.Match[str]) -> str:
@@ -78,7 +79,8 @@ def redact_text(text: str) -> str:
     return _PHONE.sub(_mask_phone, text)
 
 
-def _is_sensitive_key(key: str) -> bool:
+def is_sensitive_key(key: str) -> bool:
+    """Whether a value under this field name may be a secret or caller content."""
     lowered = key.lower()
     if lowered in _CALLER_CONTENT_KEYS:
         return True
@@ -101,7 +103,7 @@ def redact(value: Any, _depth: int = 0) -> Any:
     fields = value if isinstance(value, Mapping) else _fields_of(value)
     if fields is not None:
         return {
-            str(key): REDACTED if _is_sensitive_key(str(key)) else redact(item, _depth + 1)
+            str(key): REDACTED if is_sensitive_key(str(key)) else redact(item, _depth + 1)
             for key, item in fields.items()
         }
     if isinstance(value, list | tuple | set | frozenset):
@@ -212,3 +214,7 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     # migrations chatter at INFO on every start; their warnings and errors still show
     logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))
+    # database drivers log each statement with its parameters (transcripts, sealed secrets)
+    # at debug, past the redaction, which cannot tell a sentence from any other string
+    for name in _SQL_ECHO_LOGGERS:
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))

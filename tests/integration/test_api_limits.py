@@ -1,0 +1,230 @@
+"""Limits at the edge: request rates (memory and Redis), call quotas, body size, error shapes.
+
+Rate tests run against both limiter backends: each parametrization of ``settings`` below
+builds the app with its own ``redis_url``; unique tenant ids keep the Redis keys apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from anyio.from_thread import BlockingPortal
+from conftest import Tenant, make_settings
+from fastapi.testclient import TestClient
+
+from voxplane.errors import LimitError
+from voxplane.services.platform import Platform
+from voxplane.sessions import MemoryRateLimiter, RedisRateLimiter
+from voxplane.settings import Settings
+
+REDIS = "redis://127.0.0.1:6379/0"
+UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
+PROBLEM = "application/problem+json"
+BACKENDS = pytest.mark.parametrize(
+    "settings", [{}, {"redis_url": REDIS}], ids=["memory", "redis"], indirect=True
+)
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Settings:
+    """The conftest settings, plus whatever a test parametrizes indirectly."""
+    more: dict[str, Any] = getattr(request, "param", {})
+    return make_settings(database_url, tmp_path, **more)
+
+
+def _portal(client: TestClient) -> BlockingPortal:
+    assert client.portal is not None, "the client's lifespan is not entered"
+    return client.portal
+
+
+def _platform(client: TestClient) -> Platform:
+    platform: Platform = client.app.state.platform  # type: ignore[attr-defined]
+    return platform
+
+
+def _assert_problem(response: httpx2.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert "Traceback" not in response.text
+    return body
+
+
+# --- request rates -------------------------------------------------------------------
+
+
+@BACKENDS
+def test_a_tenant_over_its_burst_gets_429_and_others_do_not(
+    client: TestClient, new_tenant: Callable[..., Tenant], settings: Settings
+) -> None:
+    tenant = new_tenant(rate_per_minute=60, rate_burst=5)
+    other = new_tenant(rate_per_minute=60, rate_burst=5)
+    remaining = []
+    for _ in range(5):
+        response = client.get("/v1/agents", headers=tenant.auth)
+        assert response.status_code == 200, response.text
+        assert response.headers["RateLimit-Limit"] == "5"
+        remaining.append(int(response.headers["RateLimit-Remaining"]))
+    # one token a second refills: the five requests take far less, so none comes back
+    assert remaining == [4, 3, 2, 1, 0]
+
+    refused = client.get("/v1/agents", headers=tenant.auth)
+    body = _assert_problem(refused, 429)
+    assert body["title"] == "Too many requests"
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.headers["RateLimit-Limit"] == "5"
+    assert refused.headers["RateLimit-Remaining"] == "0"
+    assert int(refused.headers["RateLimit-Reset"]) >= 1
+
+    unaffected = client.get("/v1/agents", headers=other.auth)
+    assert unaffected.status_code == 200, unaffected.text
+    assert unaffected.headers["RateLimit-Remaining"] == "4"
+    # the backend configured is the one that counted
+    expected = MemoryRateLimiter if settings.redis_url is None else RedisRateLimiter
+    assert isinstance(_platform(client).backends.limiter, expected)
+
+
+@BACKENDS
+def test_a_key_with_its_own_rate_is_throttled_alone(
+    client: TestClient, new_tenant: Callable[..., Tenant]
+) -> None:
+    tenant = new_tenant()
+    created = client.post(
+        "/v1/api-keys",
+        json={"name": "slow", "role": "developer", "rate_per_minute": 2},
+        headers=tenant.auth,
+    )
+    assert created.status_code == 201, created.text
+    slow = {"Authorization": f"Bearer {created.json()['secret']}"}
+
+    for expected in (1, 0):
+        response = client.get("/v1/agents", headers=slow)
+        assert response.status_code == 200, response.text
+        assert response.headers["RateLimit-Limit"] == "2"  # the key's bucket is the tighter
+        assert response.headers["RateLimit-Remaining"] == str(expected)
+    refused = client.get("/v1/agents", headers=slow)
+    _assert_problem(refused, 429)
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.headers["RateLimit-Limit"] == "2"
+
+    # the tenant's other key is not throttled with it
+    for _ in range(3):
+        assert client.get("/v1/agents", headers=tenant.auth).status_code == 200
+
+
+# --- concurrent calls ----------------------------------------------------------------
+
+
+@BACKENDS
+def test_concurrent_calls_are_capped_and_finishing_frees_a_slot(
+    client: TestClient, new_tenant: Callable[..., Tenant]
+) -> None:
+    tenant = new_tenant(max_concurrent_calls=2)
+    other = new_tenant(max_concurrent_calls=2)
+    portal, calls = _portal(client), _platform(client).calls
+
+    first = portal.call(calls.admit, tenant.id, "worker-1:call-1")
+    portal.call(calls.admit, tenant.id, "worker-1:call-2")
+    assert portal.call(calls.active, tenant.id) == 2
+    with pytest.raises(LimitError) as refused:
+        portal.call(calls.admit, tenant.id, "worker-1:call-3")
+    assert refused.value.retry_after_s > 0
+    portal.call(calls.admit, other.id, "worker-2:call-1")  # quotas are per tenant
+
+    portal.call(calls.finish, first)
+    assert portal.call(calls.active, tenant.id) == 1
+    portal.call(calls.admit, tenant.id, "worker-1:call-3")
+    assert portal.call(calls.active, tenant.id) == 2
+
+
+# --- request bodies and error shapes -------------------------------------------------
+
+
+def test_an_oversized_body_is_413_and_the_server_keeps_serving(
+    client: TestClient, new_tenant: Callable[..., Tenant], settings: Settings
+) -> None:
+    tenant = new_tenant()
+    too_big = b"{" + b" " * settings.max_body_bytes + b"}"
+    headers = {**tenant.auth, "content-type": "application/json"}
+
+    declared = client.post("/v1/agents", content=too_big, headers=headers)
+    assert declared.request.headers["content-length"] == str(len(too_big))
+    body = _assert_problem(declared, 413)
+    assert str(settings.max_body_bytes) in body["detail"]
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(too_big), 65_536):
+            yield too_big[start : start + 65_536]
+
+    streamed = client.post("/v1/agents", content=chunks(), headers=headers)
+    assert "content-length" not in streamed.request.headers
+    _assert_problem(streamed, 413)
+
+    yaml_streamed = client.post(  # a route that reads the raw body itself
+        "/v1/agents/import",
+        content=chunks(),
+        headers={**tenant.auth, "content-type": "application/yaml"},
+    )
+    _assert_problem(yaml_streamed, 413)
+
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/v1/agents", headers=tenant.auth).status_code == 200
+
+
+def test_bad_requests_are_problem_json_without_internals(
+    client: TestClient, new_tenant: Callable[..., Tenant]
+) -> None:
+    tenant = new_tenant()
+    malformed = client.post(
+        "/v1/api-keys",
+        content=b'{"name": "k", "role": ',
+        headers={**tenant.auth, "content-type": "application/json"},
+    )
+    body = _assert_problem(malformed, 422)
+    assert body["errors"], body
+
+    unknown_field = client.post(
+        "/v1/api-keys", json={"name": "k", "colour": "blue"}, headers=tenant.auth
+    )
+    body = _assert_problem(unknown_field, 422)
+    assert [e["field"] for e in body["errors"]] == ["body.colour"]
+    assert "body.colour" in body["detail"]
+
+    body = _assert_problem(client.get("/v1/nonesuch", headers=tenant.auth), 404)
+    assert body["title"] == "Not found"
+    wrong_method = client.put("/healthz")
+    body = _assert_problem(wrong_method, 405)
+    assert body["title"] == "Method not allowed"
+    assert "GET" in wrong_method.headers["allow"]
+    # a missing resource of a real route is the same shape
+    _assert_problem(client.get("/v1/agents/agt_nonesuch", headers=tenant.auth), 404)
+
+
+# --- probes --------------------------------------------------------------------------
+
+
+@BACKENDS
+def test_probes_report_ok_when_every_backend_answers(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json() == {
+        "status": "ready",
+        "draining": False,
+        "checks": {"database": "ok", "sessions": "ok"},
+    }
+
+
+@pytest.mark.parametrize("settings", [{"redis_url": UNREACHABLE_REDIS}], indirect=True)
+def test_an_unreachable_redis_makes_readyz_503_but_not_healthz(client: TestClient) -> None:
+    ready = client.get("/readyz")
+    assert ready.status_code == 503, ready.text
+    body = ready.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"] == {"database": "ok", "sessions": "unreachable"}
+    assert client.get("/healthz").status_code == 200
