@@ -56,7 +56,7 @@ class _Cached:
     caller: Caller
     until: float
     key_id: str | None = None
-    last_used_write: float = 0.0
+    last_used_write: float = float("-inf")
 
 
 class AuthService:
@@ -77,7 +77,9 @@ class AuthService:
         now = time.monotonic()
         cached = self._cache.get(key)
         if cached is None or cached.until < now:
-            cached = await self._verify(bearer, key)
+            previous, cached = cached, await self._verify(bearer, key)
+            if previous is not None:  # re-verified: the last write still counts
+                cached.last_used_write = previous.last_used_write
             self._cache[key] = cached
             self._prune(now)
         if cached.key_id is not None and now - cached.last_used_write > LAST_USED_EVERY_S:
