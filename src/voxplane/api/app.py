@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
@@ -34,6 +35,14 @@ newest first and paginated: pass `next_cursor` back as `?cursor=`.
 """
 
 
+class _Api(FastAPI):
+    def openapi(self) -> dict[str, Any]:
+        """The document FastAPI generates, plus the problem schema every error refers to."""
+        if self.openapi_schema is None:
+            self.openapi_schema = problems.document(super().openapi())
+        return self.openapi_schema
+
+
 def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     """The API. Given a ``platform``, the caller owns its lifetime; without one, the app
     opens it from ``settings`` at startup and closes it at shutdown (ASGI lifespan)."""
@@ -47,7 +56,7 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
             app.state.platform = opened
             yield
 
-    app = FastAPI(
+    app = _Api(
         title="voxplane",
         version=__version__,
         description=DESCRIPTION,

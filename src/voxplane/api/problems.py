@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from voxplane.agents.loader import field_problems, format_loc
@@ -17,6 +18,63 @@ from voxplane.observability.logs import is_sensitive_key
 log = logging.getLogger("voxplane.api")
 
 PROBLEM = "application/problem+json"
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="Where: 'body.stt.provider', 'query.limit', …")
+    message: str
+
+
+class Problem(BaseModel):
+    """The body of every error response (RFC 9457)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldProblem] | None = Field(None, description="The invalid fields (422)")
+    request_id: str | None = Field(None, description="To quote when reporting a 500")
+
+
+_MEANINGS = {
+    400: "The JSON body cannot be decoded",
+    401: "Missing, wrong or expired credentials",
+    403: "The role or the key's scopes do not allow this, or the tenant is suspended",
+    404: "No such object in the caller's tenant",
+    409: "A unique value is already taken, or the object's state forbids this",
+    413: "The body is over the size limit",
+    422: "An invalid request; `errors` names the fields",
+    429: "A rate limit is exhausted; see Retry-After",
+}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` documenting these error statuses as problem details."""
+    ref = {"$ref": "#/components/schemas/Problem"}
+    return {
+        status: {"description": _MEANINGS[status], "content": {PROBLEM: {"schema": ref}}}
+        for status in statuses
+    }
+
+
+AUTHENTICATED = responses(401, 403, 422, 429)
+"""What any route behind an API key or access token may answer besides success."""
+
+
+def document(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Add the :class:`Problem` schema that :func:`responses` refers to, and the errors
+    that any body can cause: too large (the middleware) or not decodable (FastAPI)."""
+    schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(schema.pop("$defs", {}))
+    schemas["Problem"] = schema
+    for operations in openapi.get("paths", {}).values():
+        for operation in operations.values():
+            body = operation.get("requestBody", {}).get("content", {})
+            statuses = (400, 413) if "application/json" in body else (413,) if body else ()
+            for status, response in responses(*statuses).items():
+                operation["responses"].setdefault(str(status), response)
+    return openapi
 
 
 def problem(

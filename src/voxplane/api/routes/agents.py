@@ -7,11 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response, status
 
 from voxplane.agents.schema import AgentConfig
+from voxplane.api import problems
 from voxplane.api.deps import PageDep, PlatformDep, PrincipalDep
 from voxplane.services.agents import AgentService
 from voxplane.services.schemas import AgentPublic, AgentVersionPublic, PageOf
 
-router = APIRouter(prefix="/agents", tags=["agents"])
+router = APIRouter(prefix="/agents", tags=["agents"], responses=problems.AUTHENTICATED)
+NOT_FOUND = problems.responses(404)
 YAML = "application/yaml"
 _YAML_BODY = {
     "requestBody": {
@@ -44,12 +46,16 @@ async def import_agent(request: Request, platform: PlatformDep, who: PrincipalDe
     return await platform.agents.create(who, AgentService.parse_yaml(await request.body()))
 
 
-@router.get("/{agent_id}", summary="Get an agent at its current version")
+@router.get("/{agent_id}", summary="Get an agent at its current version", responses=NOT_FOUND)
 async def get_agent(agent_id: str, platform: PlatformDep, who: PrincipalDep) -> AgentPublic:
     return await platform.agents.get(who, agent_id)
 
 
-@router.put("/{agent_id}", summary="Replace the document: creates the next version")
+@router.put(
+    "/{agent_id}",
+    summary="Replace the document: creates the next version",
+    responses=NOT_FOUND,
+)
 async def update_agent(
     agent_id: str, body: AgentConfig, platform: PlatformDep, who: PrincipalDep
 ) -> AgentPublic:
@@ -57,7 +63,10 @@ async def update_agent(
 
 
 @router.put(
-    "/{agent_id}/yaml", summary="Replace the document from a YAML file", openapi_extra=_YAML_BODY
+    "/{agent_id}/yaml",
+    summary="Replace the document from a YAML file",
+    openapi_extra=_YAML_BODY,
+    responses=NOT_FOUND,
 )
 async def update_agent_yaml(
     agent_id: str, request: Request, platform: PlatformDep, who: PrincipalDep
@@ -71,25 +80,36 @@ async def update_agent_yaml(
     "/{agent_id}/yaml",
     summary="Export the current document as YAML",
     response_class=Response,
-    responses={200: {"content": {YAML: {"schema": {"type": "string"}}}}},
+    responses={200: {"content": {YAML: {"schema": {"type": "string"}}}}, **NOT_FOUND},
 )
 async def export_agent(agent_id: str, platform: PlatformDep, who: PrincipalDep) -> Response:
     return Response(await platform.agents.export_yaml(who, agent_id), media_type=YAML)
 
 
-@router.delete("/{agent_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an agent")
+@router.delete(
+    "/{agent_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete an agent",
+    responses=NOT_FOUND,
+)
 async def delete_agent(agent_id: str, platform: PlatformDep, who: PrincipalDep) -> None:
     await platform.agents.delete(who, agent_id)
 
 
-@router.get("/{agent_id}/versions", summary="List an agent's versions, newest first")
+@router.get(
+    "/{agent_id}/versions",
+    summary="List an agent's versions, newest first",
+    responses=NOT_FOUND,
+)
 async def list_versions(
     agent_id: str, platform: PlatformDep, who: PrincipalDep, page: PageDep
 ) -> PageOf[AgentVersionPublic]:
     return await platform.agents.versions(who, agent_id, page.cursor, page.limit)
 
 
-@router.get("/{agent_id}/versions/{version}", summary="Get one version of an agent")
+@router.get(
+    "/{agent_id}/versions/{version}", summary="Get one version of an agent", responses=NOT_FOUND
+)
 async def get_version(
     agent_id: str,
     version: Annotated[int, Path(ge=1, le=1_000_000)],

@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from voxplane.api import problems
 from voxplane.api.deps import PageDep, PlatformDep, PrincipalDep
 from voxplane.services.schemas import AuditEventPublic, PageOf
 
-router = APIRouter(prefix="/audit-events", tags=["audit"])
+router = APIRouter(prefix="/audit-events", tags=["audit"], responses=problems.AUTHENTICATED)
 
 
 @router.get("", summary="List audit events, newest first")

@@ -4,23 +4,37 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from voxplane.api import problems
 from voxplane.api.deps import PlatformDep, PrincipalDep
 from voxplane.services.schemas import LoginRequest, RefreshRequest, TokenPair
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/login", summary="Exchange email and password for an access and a refresh token")
+@router.post(
+    "/login",
+    summary="Exchange email and password for an access and a refresh token",
+    responses=problems.responses(401, 403, 422),
+)
 async def login(body: LoginRequest, platform: PlatformDep) -> TokenPair:
     return await platform.auth.login(body.email, body.password.get_secret_value(), body.tenant_id)
 
 
-@router.post("/refresh", summary="Spend a refresh token for a new pair (single use)")
+@router.post(
+    "/refresh",
+    summary="Spend a refresh token for a new pair (single use)",
+    responses=problems.responses(401, 422),
+)
 async def refresh(body: RefreshRequest, platform: PlatformDep) -> TokenPair:
     return await platform.auth.refresh(body.refresh_token.get_secret_value())
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="End a login session")
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="End a login session",
+    responses=problems.responses(422),
+)
 async def logout(body: RefreshRequest, platform: PlatformDep) -> None:
     await platform.auth.logout(body.refresh_token.get_secret_value())
 
@@ -29,6 +43,7 @@ async def logout(body: RefreshRequest, platform: PlatformDep) -> None:
     "/logout-session",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="End the login session of the access token used",
+    responses=problems.AUTHENTICATED,
 )
 async def logout_session(platform: PlatformDep, who: PrincipalDep) -> None:
     await platform.auth.logout_session(who)

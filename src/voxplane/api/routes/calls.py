@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from voxplane.api import problems
 from voxplane.api.deps import PageDep, PlatformDep, PrincipalDep
 from voxplane.services.schemas import (
     CallCreate,
@@ -18,7 +19,7 @@ from voxplane.services.schemas import (
 )
 from voxplane.store.repositories import CallFilter
 
-router = APIRouter(prefix="/calls", tags=["calls"])
+router = APIRouter(prefix="/calls", tags=["calls"], responses=problems.AUTHENTICATED)
 
 
 @router.get("", summary="List calls, newest first")
@@ -42,6 +43,10 @@ async def record_call(body: CallCreate, platform: PlatformDep, who: PrincipalDep
     return await platform.calls.record(who, body)
 
 
-@router.get("/{call_id}", summary="A call with its transcript and per-turn latency")
+@router.get(
+    "/{call_id}",
+    summary="A call with its transcript and per-turn latency",
+    responses=problems.responses(404),
+)
 async def get_call(call_id: str, platform: PlatformDep, who: PrincipalDep) -> CallPublic:
     return await platform.calls.get(who, call_id)

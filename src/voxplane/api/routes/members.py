@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from voxplane.api import problems
 from voxplane.api.deps import PageDep, PlatformDep, PrincipalDep
 from voxplane.services.schemas import MemberCreate, MemberPublic, MemberUpdate, PageOf
 
-router = APIRouter(prefix="/members", tags=["members"])
+router = APIRouter(prefix="/members", tags=["members"], responses=problems.AUTHENTICATED)
 
 
 @router.get("", summary="List members")
@@ -18,19 +19,29 @@ async def list_members(
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, summary="Add a member (a new user needs a password)"
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a member (a new user needs a password)",
+    responses=problems.responses(409),
 )
 async def add_member(body: MemberCreate, platform: PlatformDep, who: PrincipalDep) -> MemberPublic:
     return await platform.members.add(who, body)
 
 
-@router.patch("/{member_id}", summary="Change a member's role")
+@router.patch(
+    "/{member_id}", summary="Change a member's role", responses=problems.responses(404, 409)
+)
 async def update_member(
     member_id: str, body: MemberUpdate, platform: PlatformDep, who: PrincipalDep
 ) -> MemberPublic:
     return await platform.members.update(who, member_id, body)
 
 
-@router.delete("/{member_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove a member")
+@router.delete(
+    "/{member_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a member",
+    responses=problems.responses(404, 409),
+)
 async def remove_member(member_id: str, platform: PlatformDep, who: PrincipalDep) -> None:
     await platform.members.remove(who, member_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from voxplane.api import problems
 from voxplane.api.deps import AdminDep, PageDep, PlatformDep, PrincipalDep
 from voxplane.services.schemas import (
     PageOf,
@@ -17,23 +18,36 @@ router = APIRouter(tags=["tenants"])
 
 
 @router.post(
-    "/tenants", status_code=status.HTTP_201_CREATED, summary="Create a tenant (platform admin)"
+    "/tenants",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a tenant (platform admin)",
+    responses=problems.responses(401, 409, 422),
 )
 async def create_tenant(body: TenantCreate, platform: PlatformDep, _: AdminDep) -> TenantBootstrap:
     return await platform.tenants.create(body)
 
 
-@router.get("/tenants", summary="List tenants (platform admin)")
+@router.get(
+    "/tenants", summary="List tenants (platform admin)", responses=problems.responses(401, 422)
+)
 async def list_tenants(platform: PlatformDep, page: PageDep, _: AdminDep) -> PageOf[TenantPublic]:
     return await platform.tenants.list(page.cursor, page.limit)
 
 
-@router.get("/tenants/{tenant_id}", summary="Get a tenant (platform admin)")
+@router.get(
+    "/tenants/{tenant_id}",
+    summary="Get a tenant (platform admin)",
+    responses=problems.responses(401, 404, 422),
+)
 async def get_tenant(tenant_id: str, platform: PlatformDep, _: AdminDep) -> TenantPublic:
     return await platform.tenants.get(tenant_id)
 
 
-@router.patch("/tenants/{tenant_id}", summary="Change a tenant's limits or status (platform admin)")
+@router.patch(
+    "/tenants/{tenant_id}",
+    summary="Change a tenant's limits or status (platform admin)",
+    responses=problems.responses(401, 404, 422),
+)
 async def update_tenant(
     tenant_id: str, body: TenantUpdate, platform: PlatformDep, _: AdminDep
 ) -> TenantPublic:
@@ -42,7 +56,11 @@ async def update_tenant(
     return tenant
 
 
-@router.get("/tenant", summary="The caller's tenant: limits, quotas, retention, PII policy")
+@router.get(
+    "/tenant",
+    summary="The caller's tenant: limits, quotas, retention, PII policy",
+    responses=problems.AUTHENTICATED,
+)
 async def own_tenant(platform: PlatformDep, who: PrincipalDep) -> TenantPublic:
     who.require("tenant:read")
     return await platform.tenants.get(who.tenant_id)

@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from voxplane.api import problems
 from voxplane.api.deps import PlatformDep, PrincipalDep
 from voxplane.services.schemas import UsageDayPublic
 
-router = APIRouter(prefix="/usage", tags=["usage"])
+router = APIRouter(prefix="/usage", tags=["usage"], responses=problems.AUTHENTICATED)
 From = Annotated[
     date | None, Query(alias="from", description="First day (UTC); default 30 days ago")
 ]
@@ -22,7 +23,8 @@ To = Annotated[
 def _range(start: date | None, end: date | None) -> tuple[date, date]:
     today = datetime.now(UTC).date()
     end = end or today
-    return start or end - timedelta(days=30), end
+    # Clamped so that a day near 0001-01-01 gives a short range, not an OverflowError.
+    return start or max(end, date.min + timedelta(days=30)) - timedelta(days=30), end
 
 
 @router.get("", summary="Usage per day")
