@@ -9,13 +9,16 @@ each time; set ``VOXPLANE_FUZZ_EXAMPLES`` (e.g. 500) for a deeper local run.
 
 from __future__ import annotations
 
+import json
+import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import schemathesis
-from conftest import ADMIN_TOKEN, PASSWORD, make_settings
+from conftest import ADMIN_TOKEN, PASSWORD, Tenant, make_settings
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import settings
@@ -26,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from test_api_agents import acme
+from test_api_agents import EXAMPLE, acme
 
 from voxplane.api.app import create_app
 
@@ -87,3 +90,70 @@ def test_api_matches_its_openapi_and_never_fails(case: Case, fuzzed: Fuzzed) -> 
     admin_route = case.path == "/v1/tenants" or case.path.startswith("/v1/tenants/")
     headers = ADMIN if admin_route else fuzzed.owner
     case.call_and_validate(headers=headers, checks=CHECKS, app=fuzzed.app)
+
+
+def _raw(value: object) -> bytes:
+    return json.dumps(value).encode()  # writes NaN, and lone surrogates as \ud800 escapes
+
+
+def test_values_the_databases_cannot_store_are_422s(
+    client: TestClient, new_tenant: Callable[..., Tenant]
+) -> None:
+    """What the fuzz cannot see on SQLite, which stores nearly anything: PostgreSQL refuses
+    NUL in text, 64-bit numbers in INTEGER columns; neither takes a lone surrogate, a NaN
+    in JSON, a naive datetime or one out of range in UTC. Each was a 500."""
+    tenant = new_tenant()
+    agent = client.post("/v1/agents", json=acme(), headers=tenant.auth)
+    assert agent.status_code == 201, agent.text
+    call = {
+        "agent_id": agent.json()["id"],
+        "transport": "simulated",
+        "started_at": "2024-05-01T10:00:00Z",
+        "ended_at": "2024-05-01T10:01:00Z",
+        "end_reason": "caller_hangup",
+    }
+    yaml_nul = EXAMPLE.read_bytes().replace(b"name: acme-dental", b'name: "acme\\0dental"')
+
+    def calling(**more: object) -> bytes:
+        return _raw({**call, **more})
+
+    def credential(name: str) -> bytes:
+        return _raw({"name": name, "provider": "openai", "secret": "sk"})
+
+    turn = {"role": "user", "text": "\0", "start_ms": 0, "end_ms": 1}
+    minutes = {"limits": {"monthly_call_minutes": 2**40}}
+    cases: list[tuple[str, str, bytes | None, str]] = [
+        ("POST", "/v1/credentials", credential("a\0"), "body.name"),
+        ("POST", "/v1/credentials", credential("\ud800"), "body.name"),
+        ("POST", "/v1/members", _raw({"email": "a\0@b.test", "role": "viewer"}), "body.email"),
+        ("POST", "/v1/auth/login", _raw({"email": "a\0@b.test", "password": "x"}), "body.email"),
+        ("POST", "/v1/agents", _raw({**acme(), "name": "acme\0"}), "body.name"),
+        ("POST", "/v1/agents", _raw({**acme(), "description": "\ud800"}), "body.description"),
+        (
+            "POST",
+            "/v1/agents",
+            _raw({**acme(), "turn": {"end_of_speech_ms": math.nan}}),
+            "body.turn.end_of_speech_ms",
+        ),
+        ("POST", "/v1/agents/import", yaml_nul, "body.name"),
+        ("POST", "/v1/calls", calling(started_at="2024-05-01T10:00:00"), "body.started_at"),
+        ("POST", "/v1/calls", calling(ended_at="0001-01-01T00:00:00+05:00"), "body.ended_at"),
+        ("POST", "/v1/calls", calling(agent_version=2**40), "body.agent_version"),
+        ("POST", "/v1/calls", calling(usage={"llm_tokens": 2**40}), "body.usage.llm_tokens"),
+        ("POST", "/v1/calls", calling(usage={"audio_s": math.inf}), "body.usage.audio_s"),
+        ("POST", "/v1/calls", calling(turns=[turn]), "body.turns[0].text"),
+        ("GET", "/v1/agents/agt%00", None, "path.agent_id"),
+        ("GET", "/v1/calls?agent_id=agt%00", None, "query.agent_id"),
+        ("GET", "/v1/calls?started_after=2024-05-01T10:00:00", None, "query.started_after"),
+        ("PATCH", f"/v1/tenants/{tenant.id}", _raw(minutes), "body.limits.monthly_call_minutes"),
+    ]
+    for method, url, body, field in cases:
+        headers = ADMIN if url.startswith("/v1/tenants") else tenant.auth
+        if body is not None:
+            kind = "application/yaml" if url.endswith("/import") else "application/json"
+            headers = {**headers, "content-type": kind}
+        response = client.request(method, url, content=body, headers=headers)
+        assert response.status_code == 422, f"{method} {url}: {response.text}"
+        assert field in [e["field"] for e in response.json()["errors"]], response.text
+    assert client.get("/v1/usage?to=0001-01-01", headers=tenant.auth).status_code == 200
+    assert client.get("/v1/agents", headers=tenant.auth).json()["items"] == [agent.json()]

@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from voxplane import __version__
 from voxplane.api import problems
+from voxplane.api.deps import storable_params
 from voxplane.api.middleware import RequestMiddleware
 from voxplane.api.routes import (
     agents,
@@ -67,7 +68,7 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     )
     app.state.platform = platform
     app.state.draining = False
-    v1 = APIRouter(prefix="/v1")
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(storable_params)])
     for module in (tenants, auth, members, keys, agents, numbers, credentials, calls, usage, audit):
         v1.include_router(module.router)
     app.include_router(health.router)

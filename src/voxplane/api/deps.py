@@ -8,10 +8,11 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response
 
-from voxplane.errors import AuthError, LimitError
+from voxplane.errors import AuthError, InvalidError, LimitError
 from voxplane.observability.logs import bind
 from voxplane.services.platform import Platform
 from voxplane.services.principal import Principal
+from voxplane.services.schemas import unstorable
 from voxplane.sessions import Decision, Rate
 
 
@@ -86,6 +87,18 @@ def require_platform_admin(request: Request, platform: PlatformDep) -> None:
 
 
 AdminDep = Annotated[None, Depends(require_platform_admin)]
+
+
+async def storable_params(request: Request) -> None:
+    """Path and query values the databases can take: a ``%00`` is a 422, not a 500."""
+    for where, params in (
+        ("path", list(request.path_params.items())),
+        ("query", request.query_params.multi_items()),
+    ):
+        for name, value in params:
+            found = unstorable(value)
+            if found is not None:
+                raise InvalidError(found[1], field=f"{where}.{name}")
 
 
 class PageParams:

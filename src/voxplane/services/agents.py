@@ -12,7 +12,7 @@ from voxplane.agents.schema import AgentConfig
 from voxplane.errors import ConfigError, InvalidError, NotFoundError
 from voxplane.services.audit import audit
 from voxplane.services.principal import Principal
-from voxplane.services.schemas import AgentPublic, AgentVersionPublic, PageOf
+from voxplane.services.schemas import AgentPublic, AgentVersionPublic, PageOf, unstorable
 from voxplane.store.db import Database
 from voxplane.store.ids import new_id
 from voxplane.store.models import Agent, AgentVersion
@@ -30,7 +30,11 @@ def validate_document(document: dict[str, Any]) -> AgentConfig:
 
 
 def _dump(config: AgentConfig) -> dict[str, Any]:
-    return config.model_dump(mode="json", by_alias=True)
+    document = config.model_dump(mode="json", by_alias=True)
+    found = unstorable(document)  # a NUL, a lone surrogate, a NaN: valid, but not storable
+    if found is not None:
+        raise InvalidError(found[1], field=format_loc(("body", *found[0])))
+    return document
 
 
 class AgentService:
@@ -41,10 +45,10 @@ class AgentService:
         who.require("agents:write")
         async with self.db.unit() as session:
             agent = Agent(id=new_id("agt"), tenant_id=who.tenant_id, name=config.name, version=1)
+            version = self._version(who, agent, config)  # refuses what cannot be stored
             repo = AgentRepo(session)
             repo.add(agent)
             await session.flush()
-            version = self._version(who, agent, config)
             repo.add(version)
             audit(session, who, "agent.create", "agent", agent.id, name=agent.name, version=1)
             return _public(agent, version)

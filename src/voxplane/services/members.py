@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from voxplane.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError
-from voxplane.security.passwords import hash_password
+from voxplane.security.passwords import hash_password, verify_password
 from voxplane.services.audit import audit
 from voxplane.services.auth import AuthService
 from voxplane.services.principal import ROLE_PERMISSIONS, Principal
@@ -37,6 +37,7 @@ class MemberService:
         async with self.db.unit() as session:
             users = UserRepo(session)
             user = await users.by_email(body.email)
+            existing = user is not None
             if user is None:
                 if body.password is None:
                     raise InvalidError("a new user needs a password", field="password")
@@ -50,6 +51,11 @@ class MemberService:
             memberships = MembershipRepo(session)
             if await memberships.get(who.tenant_id, user.id) is not None:
                 raise ConflictError("that user is already a member")
+            password = body.password.get_secret_value() if body.password else ""
+            if existing and not verify_password(user.password_hash, password):
+                # Joining takes the user's consent: else any tenant could enrol anyone, learn
+                # their user id and make their password login ask which tenant to enter.
+                raise InvalidError("that email has an account: give its password", field="password")
             membership = Membership(
                 id=new_id("mem"), tenant_id=who.tenant_id, user_id=user.id, role=body.role
             )

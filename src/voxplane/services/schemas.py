@@ -6,10 +6,20 @@ and an API key's ``prefix`` are the most that is ever shown, the key's secret on
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import math
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+)
 
 from voxplane.services.principal import Role
 
@@ -24,10 +34,70 @@ Email = Annotated[
 ]
 Password = Annotated[SecretStr, Field(min_length=8, max_length=1024)]
 ObjectId = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+INT32_MAX = 2**31 - 1
+"""The largest value of an INTEGER column (32 bits on PostgreSQL)."""
+
+
+def unstorable(value: object) -> tuple[tuple[str | int, ...], str] | None:
+    """Where in ``value`` and why the databases cannot store it, or None.
+
+    PostgreSQL refuses NUL in text and JSON, neither database encodes a lone surrogate
+    (JSON's ``"\\ud800"``), and JSON has no NaN or infinity.
+    """
+    if isinstance(value, dict):
+        for key in value:
+            problem = _unstorable_scalar(key)
+            if problem is not None:  # not named: the key itself is what cannot be shown
+                return (), f"{problem} (in a key)"
+        items: list[tuple[str | int, object]] = [(str(k), v) for k, v in value.items()]
+    elif isinstance(value, list | tuple):
+        items = list(enumerate(value))
+    else:
+        problem = _unstorable_scalar(value)
+        return None if problem is None else ((), problem)
+    for where, item in items:
+        found = unstorable(item)
+        if found is not None:
+            return (where, *found[0]), found[1]
+    return None
+
+
+def _unstorable_scalar(value: object) -> str | None:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "NUL characters are not allowed"
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return "not valid Unicode (a lone surrogate)"
+    elif isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
+    return None
+
+
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as error:  # 0001-01-01T00:00+01:00 is out of range in UTC
+        raise ValueError("out of range") from error
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+"""A datetime with its UTC offset (a naive one is refused), converted to UTC."""
 
 
 class Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        found = unstorable(value)
+        if found is not None:
+            raise ValueError(found[1])
+        return value
 
 
 class Output(BaseModel):
@@ -46,7 +116,7 @@ class TenantLimits(Input):
     rate_per_minute: int | None = Field(None, ge=1, le=1_000_000)
     rate_burst: int | None = Field(None, ge=1, le=1_000_000)
     max_concurrent_calls: int | None = Field(None, ge=0, le=100_000)
-    monthly_call_minutes: int | None = Field(None, ge=0)
+    monthly_call_minutes: int | None = Field(None, ge=0, le=INT32_MAX)
     retention_days: int | None = Field(None, ge=1, le=3650)
     pii_policy: Literal["redact", "keep"] | None = None
     """``redact``: caller numbers are masked in call records and logs."""
@@ -108,7 +178,7 @@ class MemberCreate(Input):
     email: Email
     role: Role
     password: Password | None = None
-    """Creates the user when the email is new; ignored for an existing user."""
+    """Creates the user when the email is new; an existing user's, as their consent."""
 
 
 class MemberUpdate(Input):
@@ -242,11 +312,15 @@ class TurnLatency(Input):
     voice_to_voice_ms: int | None = None
 
 
+MAX_SECONDS = 1e9
+"""Far above any call, far below where a day's sum could overflow."""
+
+
 class CallUsage(Input):
-    audio_s: float = Field(0.0, ge=0)
-    stt_s: float = Field(0.0, ge=0)
-    tts_chars: int = Field(0, ge=0)
-    llm_tokens: int = Field(0, ge=0)
+    audio_s: float = Field(0.0, ge=0, le=MAX_SECONDS)
+    stt_s: float = Field(0.0, ge=0, le=MAX_SECONDS)
+    tts_chars: int = Field(0, ge=0, le=INT32_MAX)
+    llm_tokens: int = Field(0, ge=0, le=INT32_MAX)
 
 
 Direction = Literal["inbound", "outbound", "simulated"]
@@ -258,13 +332,15 @@ class CallCreate(Input):
     """A finished call, as the runtime reports it; ``turns``/``metrics`` as ``talk --json``."""
 
     agent_id: ObjectId
-    agent_version: int | None = Field(None, ge=1, description="Default: the current version")
+    agent_version: int | None = Field(
+        None, ge=1, le=1_000_000, description="Default: the current version"
+    )
     direction: Direction = "inbound"
     transport: Transport
     from_number: Annotated[str, StringConstraints(max_length=64)] | None = None
     to_number: Annotated[str, StringConstraints(max_length=64)] | None = None
-    started_at: datetime
-    ended_at: datetime
+    started_at: UtcDatetime
+    ended_at: UtcDatetime
     end_reason: EndReason
     usage: CallUsage = CallUsage()
     turns: list[Turn] = Field(default_factory=list, max_length=2000)

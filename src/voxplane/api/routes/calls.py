@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -16,6 +15,7 @@ from voxplane.services.schemas import (
     Direction,
     EndReason,
     PageOf,
+    UtcDatetime,
 )
 from voxplane.store.repositories import CallFilter
 
@@ -31,8 +31,8 @@ async def list_calls(
     agent_id: Annotated[str | None, Query(max_length=40)] = None,
     direction: Direction | None = None,
     end_reason: EndReason | None = None,
-    started_after: datetime | None = None,
-    started_before: datetime | None = None,
+    started_after: UtcDatetime | None = None,
+    started_before: UtcDatetime | None = None,
 ) -> PageOf[CallSummary]:
     where = CallFilter(agent_id, direction, end_reason, started_after, started_before)
     return await platform.calls.list(who, page.cursor, page.limit, where)
