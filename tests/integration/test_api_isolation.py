@@ -3,7 +3,7 @@
 Tenant A makes one of everything; tenant B then tries every route with A's ids, and A's
 own lesser roles try every write. The route list comes from ``/openapi.json``, so a new
 route is walked as soon as it exists, and the walk fails until it knows how to fill the
-route's path parameters (``foreign_ids``) and, for a write, its body (``BODIES``).
+route's path parameters (``make_estate``) and, for a write, its body (``BODIES``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -89,13 +89,14 @@ class Estate:
     """Path parameter name → the id of this tenant's object of that kind."""
     member_email: str
     number: str
-    secrets: tuple[str, ...]
+    keys: tuple[str, ...]
+    """Its credential secret and API keys: never to be echoed anywhere."""
 
     def values(self) -> list[str]:
         """Every identifier of the estate: none may show up in another tenant's answers."""
         people = [self.tenant.id, self.tenant.user_id, self.tenant.email, self.member_email]
         ids = [value for value in self.ids.values() if "_" in value]  # not the version
-        return [*people, *ids, self.number, *self.secrets]
+        return [*people, *ids, self.number, *self.keys]
 
 
 def make_estate(client: TestClient, tenant: Tenant) -> Estate:
@@ -356,8 +357,9 @@ def credential(client: TestClient, owner: Tenant, role: str, kind: str) -> Heade
 
 
 @pytest.fixture(params=["key", "login"])
-def kind(request: pytest.FixtureRequest) -> Iterator[str]:
-    yield request.param
+def kind(request: pytest.FixtureRequest) -> str:
+    """How the lesser role signs in: its own API key, or a member's password login."""
+    return str(request.param)
 
 
 def test_a_viewer_reads_but_writes_nothing(client: TestClient, estate: Estate, kind: str) -> None:
