@@ -16,7 +16,8 @@ from voxplane.services.schemas import unstorable
 from voxplane.sessions import Decision, Rate
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
+    # async so that FastAPI calls it inline: a plain def would cost a threadpool hop
     platform: Platform = request.app.state.platform
     return platform
 

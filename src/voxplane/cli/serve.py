@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from datetime import UTC, datetime
@@ -78,6 +79,10 @@ async def serve(settings: Settings) -> None:
         )
         server = _Server(config, app)
         await _announce(platform, settings)
+        # Everything built so far lives as long as the process: out of the collector's
+        # sight, a full collection walks only what requests made (~100 ms stalls before).
+        gc.collect()
+        gc.freeze()
         async with asyncio.TaskGroup() as tasks:
             purge = tasks.create_task(_purge_forever(platform))
             try:

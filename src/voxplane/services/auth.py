@@ -11,6 +11,7 @@ no query; revocation in this process drops the entry at once, other replicas wit
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -68,6 +69,7 @@ class AuthService:
         self.refresh_ttl = timedelta(seconds=refresh_ttl_s)
         self.access_ttl_s = access_ttl_s
         self._cache: dict[str, _Cached] = {}
+        self._verifying: dict[str, asyncio.Task[_Cached]] = {}
 
     # --- bearer credentials on every request ----------------------------------------
 
@@ -77,17 +79,38 @@ class AuthService:
         now = time.monotonic()
         cached = self._cache.get(key)
         if cached is None or cached.until < now:
-            previous, cached = cached, await self._verify(bearer, key)
-            if previous is not None:  # re-verified: the last write still counts
-                cached.last_used_write = previous.last_used_write
-            self._cache[key] = cached
-            self._prune(now)
+            cached = await self._verify_once(bearer, key, cached)
         if cached.key_id is not None and now - cached.last_used_write > LAST_USED_EVERY_S:
             cached.last_used_write = now
             async with self.db.unit() as session:
                 await ApiKeyRepo(session).touch(cached.key_id, utcnow())
         principal = replace(cached.caller.principal, ip=ip, request_id=request_id)
         return replace(cached.caller, principal=principal)
+
+    async def _verify_once(self, bearer: str, key: str, previous: _Cached | None) -> _Cached:
+        """Verify and cache a credential; the requests that find the same entry missing or
+        stale meanwhile wait for that one verification instead of each querying (a hot key
+        under load would otherwise cost a burst of queries every ``CACHE_TTL_S``)."""
+        task = self._verifying.get(key)
+        if task is None:
+            task = asyncio.create_task(self._verify_and_cache(bearer, key, previous))
+            self._verifying[key] = task
+            task.add_done_callback(lambda done: self._verified(key, done))
+        # shielded: a waiter that goes away does not cancel the others' verification
+        return await asyncio.shield(task)
+
+    def _verified(self, key: str, task: asyncio.Task[_Cached]) -> None:
+        self._verifying.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here, in case every waiter went away
+
+    async def _verify_and_cache(self, bearer: str, key: str, previous: _Cached | None) -> _Cached:
+        cached = await self._verify(bearer, key)
+        if previous is not None:  # re-verified: the last write still counts
+            cached.last_used_write = previous.last_used_write
+        self._cache[key] = cached
+        self._prune(time.monotonic())
+        return cached
 
     async def _verify(self, bearer: str, digest: str) -> _Cached:
         until = time.monotonic() + CACHE_TTL_S

@@ -8,14 +8,28 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Row as ResultRow
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from voxplane.errors import InvalidError
 from voxplane.store.ids import has_shape
@@ -240,6 +254,52 @@ class AgentRepo:
         self.session.add(row)
 
 
+_AGENTS, _VERSIONS = Agent.__table__, AgentVersion.__table__
+_HEAD = (
+    _AGENTS.c.id,
+    _AGENTS.c.name,
+    _AGENTS.c.version,
+    _AGENTS.c.created_at,
+    _AGENTS.c.updated_at,
+)
+_LIVE_AGENT = and_(
+    _AGENTS.c.tenant_id == bindparam("tenant_id"),
+    _AGENTS.c.id == bindparam("agent_id"),
+    _AGENTS.c.deleted_at.is_(None),
+)
+_AGENT_HEAD = select(*_HEAD).where(_LIVE_AGENT)
+_CURRENT_AGENT = (
+    select(*_HEAD, _VERSIONS.c.document)
+    .join(
+        _VERSIONS,
+        and_(_VERSIONS.c.agent_id == _AGENTS.c.id, _VERSIONS.c.version == _AGENTS.c.version),
+    )
+    .where(_LIVE_AGENT, _VERSIONS.c.tenant_id == bindparam("tenant_id"))
+)
+
+
+async def current_agent(
+    connection: AsyncConnection, tenant_id: str, agent_id: str
+) -> ResultRow[str, str, int, datetime, datetime, dict[str, Any]] | None:
+    """A live agent with its current document, in one query.
+
+    Core statements built once, like :func:`agent_head`: the API's hottest read pays for
+    no ORM identity map and no statement building.
+    """
+    result = await connection.execute(
+        _CURRENT_AGENT, {"tenant_id": tenant_id, "agent_id": agent_id}
+    )
+    return result.first()
+
+
+async def agent_head(
+    connection: AsyncConnection, tenant_id: str, agent_id: str
+) -> ResultRow[str, str, int, datetime, datetime] | None:
+    """A live agent without its document, for readers that have that version's already."""
+    result = await connection.execute(_AGENT_HEAD, {"tenant_id": tenant_id, "agent_id": agent_id})
+    return result.first()
+
+
 class PhoneNumberRepo:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -376,20 +436,28 @@ def _split_call_cursor(value: str) -> tuple[datetime, str]:
 USAGE_FIELDS = ("calls", "call_seconds", "audio_s", "stt_s", "tts_chars", "llm_tokens")
 
 
+@functools.cache
+def _usage_upsert(dialect: str, names: tuple[str, ...]) -> Executable:
+    """The upsert behind :meth:`UsageRepo.add`, built once per dialect and set of fields
+    (values come as parameters): building it, ``excluded`` alias and all, costs more than
+    running it."""
+    table = cast(Table, UsageDay.__table__)  # Core, not the ORM's bulk-insert path
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.tenant_id, table.c.day],
+        set_={name: table.c[name] + statement.excluded[name] for name in names},
+    )
+
+
 class UsageRepo:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def add(self, tenant_id: str, day: date, amounts: dict[str, float | int]) -> None:
         """Add to a day's totals in one statement, safe under concurrent writers."""
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(UsageDay).values(tenant_id=tenant_id, day=day, **amounts)
-        statement = statement.on_conflict_do_update(
-            index_elements=[UsageDay.tenant_id, UsageDay.day],
-            set_={name: getattr(UsageDay, name) + statement.excluded[name] for name in amounts},
-        )
-        await self.session.execute(statement)
+        statement = _usage_upsert(self.session.get_bind().dialect.name, tuple(amounts))
+        await self.session.execute(statement, {"tenant_id": tenant_id, "day": day, **amounts})
 
     async def between(self, tenant_id: str, start: date, end: date) -> Sequence[UsageDay]:
         query = (
