@@ -57,8 +57,8 @@ AGENT = REPO / "examples" / "agents" / "acme-dental.yaml"
 SERVER_CORE, CLIENT_CORE = 0, 1
 TARGET_READS_PER_S = 1500
 TARGET_RATELIMIT_P99_MS = 2.0
-PACED_FRACTION = 0.5
-"""The paced read phase offers this fraction of the rate the saturated one reached."""
+PACED_FRACTIONS = (0.5, 0.25)
+"""The paced read phases offer these fractions of the rate the saturated one reached."""
 _SERVER_TIMING = re.compile(r"ratelimit;dur=([0-9.]+)")
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -326,7 +326,7 @@ async def import_agent(stack: Stack) -> str:
 async def drive(
     stack: Stack, agent_id: str, seconds: float, warmup: float, concurrency: int
 ) -> dict[str, Any]:
-    """Warm up, read, write, then read again through one httpx pool."""
+    """Warm up, read, write, read through one httpx pool, then read at a lower rate."""
     auth = {"Authorization": f"Bearer {stack.api_key}"}
     host = stack.base_url.removeprefix("http://")
     read = build_request("GET", f"/v1/agents/{agent_id}", host, auth)
@@ -350,13 +350,17 @@ async def drive(
             phases[name] = await run_phase(senders, length, meter)
             httpx_name = f"httpx {httpx.__version__}, one pool of {concurrency}"
             phases[name]["client"] = httpx_name if name.endswith("httpx") else "bench/_http.py"
-        # Under saturation every await in the server waits its turn in a full event loop,
-        # the limiter's included: at half load its time is the decision's own.
-        rate = round(PACED_FRACTION * phases["reads"]["req_per_s"])
-        print(f"reads_paced: {seconds:.0f} s at {rate}/s", file=sys.stderr, flush=True)
-        senders = raw_senders(stack, read, concurrency)
-        phases["reads_paced"] = await run_phase(senders, seconds, meter, rate=rate)
-        phases["reads_paced"] |= {"client": "bench/_http.py", "offered_per_s": rate}
+        # Saturated, every await in the server waits its turn in a full event loop, the
+        # limiter's included; offered less, its time comes closer to the decision's own.
+        for fraction in PACED_FRACTIONS:
+            name, rate = (
+                f"reads_paced_{100 * fraction:.0f}",
+                round(fraction * phases["reads"]["req_per_s"]),
+            )
+            print(f"{name}: {seconds:.0f} s at {rate}/s", file=sys.stderr, flush=True)
+            senders = raw_senders(stack, read, concurrency)
+            phases[name] = await run_phase(senders, seconds, meter, rate=rate)
+            phases[name] |= {"client": "bench/_http.py", "offered_per_s": rate}
     return phases
 
 
@@ -397,6 +401,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             "client_core": CLIENT_CORE,
             "priority": args.priority,
             "server_env": {k: v for k, v in stack.env.items() if k != "VOXPLANE_DATA_DIR"},
+            "pythonpath": os.environ.get("PYTHONPATH"),  # another tree's src, to compare
         }
         agent_id = asyncio.run(import_agent(stack))
         run = uvloop_run if uvloop_run is not None else asyncio.run
@@ -409,16 +414,23 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def targets(phases: dict[str, Any]) -> dict[str, Any]:
-    reads, writes = phases["reads"], phases["writes"]
-    limiter_p99 = max(reads["ratelimit_ms"]["p99"] or 1e9, writes["ratelimit_ms"]["p99"] or 1e9)
+    """Each target with the figure it is judged on; the limiter's at every load level."""
+    reads = phases["reads"]["req_per_s"]
+    limiter = {
+        name: phase["ratelimit_ms"]["p99"]
+        for name, phase in phases.items()
+        if name in ("reads", "writes") or name.startswith("reads_paced")
+    }
     return {
         "reads_per_s": {
             "target": TARGET_READS_PER_S,
-            "met": reads["req_per_s"] >= TARGET_READS_PER_S,
+            "measured": reads,
+            "met": reads >= TARGET_READS_PER_S,
         },
         "ratelimit_p99_ms": {
             "target": TARGET_RATELIMIT_P99_MS,
-            "met": limiter_p99 <= TARGET_RATELIMIT_P99_MS,
+            "measured": limiter,
+            "met": {k: v is not None and v <= TARGET_RATELIMIT_P99_MS for k, v in limiter.items()},
         },
     }
 
@@ -439,6 +451,11 @@ def summary_line(report: dict[str, Any]) -> str:
 
     httpx_reads = phases["reads_httpx"]["req_per_s"]
     line = f"api: {part('reads')}; {part('writes')}; httpx reads {httpx_reads:.0f}/s"
+    for name, phase in phases.items():
+        if name.startswith("reads_paced"):
+            line += (
+                f"; {phase['offered_per_s']}/s ratelimit p99={phase['ratelimit_ms']['p99']:.2f}ms"
+            )
     if phases.get("reads_wrk"):
         line += f"; wrk reads {phases['reads_wrk']['req_per_s']:.0f}/s"
         line += f" writes {phases['writes_wrk']['req_per_s']:.0f}/s"
