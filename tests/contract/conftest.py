@@ -17,6 +17,7 @@ import pytest
 from redis.asyncio import Redis
 
 from voxplane.sessions import (
+    BatchingRateLimiter,
     LeaseStore,
     MemoryLeaseStore,
     MemoryRateLimiter,
@@ -92,7 +93,8 @@ class Harness:
         prefix = unique("vxptest")
         client = Redis.from_url(REDIS_URL)
         try:
-            limiter = RedisRateLimiter(client, prefix=prefix)
+            # as deployed: the Redis limiter behind in-process token batching
+            limiter = BatchingRateLimiter(RedisRateLimiter(client, prefix=prefix))
             leases = RedisLeaseStore(client, prefix=prefix)
             await body(Env("redis", limiter, leases, asyncio.sleep, 0.05))
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from hypothesis import given
@@ -11,6 +12,7 @@ from redis.asyncio import Redis
 
 from voxplane.errors import UnavailableError
 from voxplane.sessions import (
+    BatchingRateLimiter,
     Decision,
     Lease,
     MemoryLeaseStore,
@@ -131,6 +133,25 @@ def test_concurrent_hits_admit_exactly_burst(backend: Harness) -> None:
         assert len(allowed) == 20
         # each admitted hit saw a different count: they were taken one at a time
         assert sorted(d.remaining for d in allowed) == list(range(20))
+
+    backend.run(body)
+
+
+def test_a_fast_bucket_under_concurrency_admits_its_burst_and_no_more(backend: Harness) -> None:
+    # Fast enough that the deployed Redis limiter takes tokens in batches.
+    rate = Rate(limit=40, period_s=1.0, burst=200)
+    assert BatchingRateLimiter(MemoryRateLimiter()).batch_size(rate) == 4
+
+    async def body(env: Env) -> None:
+        key = unique("tenant:a")
+        started = time.monotonic()
+        decisions = await asyncio.gather(*(env.limiter.hit(key, rate) for _ in range(300)))
+        elapsed = time.monotonic() - started
+        allowed = sum(d.allowed for d in decisions)
+        assert 200 <= allowed <= 200 + rate.refill_per_s * elapsed + 1
+        refused = [d for d in decisions if not d.allowed]
+        assert refused
+        assert all(d.retry_after_s > 0 and d.remaining == 0 for d in refused)
 
     backend.run(body)
 
@@ -389,7 +410,8 @@ def test_open_backends_with_url_is_redis() -> None:
         backends = await open_backends(REDIS_URL, prefix=prefix)
         assert isinstance(backends.connection, RedisConnection)
         try:
-            assert isinstance(backends.limiter, RedisRateLimiter)
+            assert isinstance(backends.limiter, BatchingRateLimiter)
+            assert isinstance(backends.limiter.shared, RedisRateLimiter)
             assert isinstance(backends.leases, RedisLeaseStore)
             assert await backends.ping() is True
             assert (await backends.limiter.hit("k", Rate(limit=1))).allowed

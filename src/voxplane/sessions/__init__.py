@@ -12,12 +12,14 @@ Each has an in-memory backend (one process, the embedded default) and a Redis ba
 from __future__ import annotations
 
 from voxplane.sessions.base import Decision, Lease, LeaseStore, Rate, RateLimiter
+from voxplane.sessions.batching import BatchingRateLimiter
 from voxplane.sessions.factory import Backends, Connection, RedisConnection, open_backends
 from voxplane.sessions.memory import MemoryLeaseStore, MemoryRateLimiter
 from voxplane.sessions.redis import RedisLeaseStore, RedisRateLimiter
 
 __all__ = [
     "Backends",
+    "BatchingRateLimiter",
     "Connection",
     "Decision",
     "Lease",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from voxplane.sessions.base import LeaseStore, RateLimiter
+from voxplane.sessions.batching import BatchingRateLimiter
 from voxplane.sessions.memory import MemoryLeaseStore, MemoryRateLimiter
 from voxplane.sessions.redis import RedisLeaseStore, RedisRateLimiter, translate_errors
 
@@ -64,7 +65,7 @@ async def open_backends(redis_url: str | None, *, prefix: str = "vxp") -> Backen
         return Backends(MemoryRateLimiter(), MemoryLeaseStore(), Connection())
     client = Redis.from_url(redis_url)
     return Backends(
-        RedisRateLimiter(client, prefix=prefix),
+        BatchingRateLimiter(RedisRateLimiter(client, prefix=prefix)),
         RedisLeaseStore(client, prefix=prefix),
         RedisConnection(client),
     )
