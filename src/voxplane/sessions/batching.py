@@ -19,7 +19,11 @@ from dataclasses import dataclass
 from voxplane.sessions.base import Decision, Rate, RateLimiter
 
 BATCH_WINDOW_S = 0.1
-"""A batch holds what the bucket refills in this long, and expires after it."""
+"""A batch holds what the bucket refills in this long."""
+HOLD_S = 1.0
+"""Held tokens expire this long after they were taken: long enough that a refill started
+at half-life lands even on a saturated event loop; short enough that a replica cannot
+hoard tokens and spend them later in a burst."""
 MAX_BATCH_SHARE = 10
 """A batch is at most this fraction (1/n) of the bucket's capacity."""
 
@@ -42,15 +46,19 @@ class BatchingRateLimiter(RateLimiter):
         shared: RateLimiter,
         *,
         window_s: float = BATCH_WINDOW_S,
+        hold_s: float = HOLD_S,
         clock: Callable[[], float] = time.monotonic,
         max_keys: int = 10_000,
     ) -> None:
         self.shared = shared
         self.window_s = window_s
+        self.hold_s = hold_s
         self.clock = clock
         self.max_keys = max_keys
         self._held: dict[str, _Held] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._refills: dict[str, asyncio.Task[None]] = {}
+        self.refill_failures = 0
         self.local_decisions = 0
         self.shared_decisions = 0
 
@@ -65,12 +73,44 @@ class BatchingRateLimiter(RateLimiter):
         local = self._local(key, cost)
         if local is None:
             # One fetch per key at a time: whoever waited may find the new batch there.
-            async with self._locks.setdefault(key, asyncio.Lock()):
+            async with self._lock(key):
                 local = self._local(key, cost)
                 if local is None:
                     return await self._fetch(key, rate, cost, batch)
         self.local_decisions += 1
+        if local.allowed and self._running_low(key, batch):
+            self._refill_soon(key, rate, batch)
         return local
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    def _running_low(self, key: str, batch: int) -> bool:
+        held = self._held[key]
+        ending = held.expires_at - self.clock() < self.hold_s / 2
+        return (ending or held.tokens < batch // 2) and key not in self._refills
+
+    def _refill_soon(self, key: str, rate: Rate, batch: int) -> None:
+        """Top up in the background before the batch runs out or expires, so that a busy
+        key never waits for Redis; the task is owned here and cancelled by ``aclose``."""
+        task = asyncio.get_running_loop().create_task(self._refill(key, rate, batch))
+        self._refills[key] = task
+        task.add_done_callback(lambda done: self._refill_done(key, done))
+
+    async def _refill(self, key: str, rate: Rate, batch: int) -> None:
+        async with self._lock(key):
+            self.shared_decisions += 1
+            now = self.clock()
+            decision = await self.shared.hit(key, rate, batch)
+            if decision.allowed:
+                self._keep(key, batch, decision, now)
+
+    def _refill_done(self, key: str, task: asyncio.Task[None]) -> None:
+        self._refills.pop(key, None)
+        if not task.cancelled() and task.exception() is not None:
+            # Redis unreachable: the next request that finds nothing held asks it and
+            # gets the error itself.
+            self.refill_failures += 1
 
     def _local(self, key: str, cost: int) -> Decision | None:
         """A decision from what this process holds, or None to ask the shared bucket."""
@@ -111,7 +151,7 @@ class BatchingRateLimiter(RateLimiter):
             self._locks = {k: lock for k, lock in self._locks.items() if lock.locked()}
         self._held[key] = _Held(
             tokens,
-            now + self.window_s,
+            now + self.hold_s,
             decision.limit,
             decision.remaining,
             decision.reset_s,
@@ -119,4 +159,8 @@ class BatchingRateLimiter(RateLimiter):
         )
 
     async def aclose(self) -> None:
+        refills = list(self._refills.values())
+        for task in refills:
+            task.cancel()
+        await asyncio.gather(*refills, return_exceptions=True)
         await self.shared.aclose()

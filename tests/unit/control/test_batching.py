@@ -85,3 +85,27 @@ def test_held_tokens_expire() -> None:
         assert limiter.local_decisions == held_before  # went to the shared bucket again
 
     asyncio.run(scenario())
+
+
+def test_a_busy_key_is_topped_up_in_the_background_before_it_runs_out() -> None:
+    clock = Clock()
+    shared, limiter = _pair(clock)
+    rate = Rate(600_000, 60.0, 5000)  # batches of 500
+
+    async def scenario() -> None:
+        for _ in range(260):  # past half the first batch: a refill starts
+            assert (await limiter.hit("t", rate)).allowed
+        fetched = limiter.shared_decisions
+        await asyncio.sleep(0)  # let the refill run
+        await asyncio.sleep(0)
+        assert limiter.shared_decisions == fetched + 1
+        # 500 - 260 held plus a new batch: the next 700 need no trip to the shared bucket
+        for _ in range(700):
+            assert (await limiter.hit("t", rate)).allowed
+        assert limiter.shared_decisions <= fetched + 2
+        # what the shared bucket handed out covers everything admitted
+        left = await shared.hit("t", rate)
+        assert left.remaining <= 5000 - 960 - 1
+        await limiter.aclose()
+
+    asyncio.run(scenario())
