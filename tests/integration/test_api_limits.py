@@ -233,3 +233,22 @@ def test_an_unreachable_redis_makes_readyz_503_but_not_healthz(client: TestClien
     assert body["status"] == "unavailable"
     assert body["checks"] == {"database": "ok", "sessions": "unreachable"}
     assert client.get("/healthz").status_code == 200
+
+
+def test_password_guessing_is_slowed_per_email(
+    client: TestClient, new_tenant: Callable[..., Tenant]
+) -> None:
+    tenant, other = new_tenant(), new_tenant()
+    attempts = [
+        client.post("/v1/auth/login", json={"email": tenant.email, "password": f"guess-{i}"})
+        for i in range(11)
+    ]
+    assert [r.status_code for r in attempts] == [401] * 10 + [429]
+    body = _assert_problem(attempts[-1], 429)
+    assert "slow down" in body["detail"]
+    assert int(attempts[-1].headers["Retry-After"]) >= 1
+    # even the right password waits now; another account does not
+    right = {"email": tenant.email, "password": tenant.password}
+    assert client.post("/v1/auth/login", json=right).status_code == 429
+    theirs = {"email": other.email, "password": other.password}
+    assert client.post("/v1/auth/login", json=theirs).status_code == 200

@@ -77,7 +77,29 @@ def _ratelimit_headers(decision: Decision) -> dict[str, str]:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def require_platform_admin(request: Request, platform: PlatformDep) -> None:
+LOGIN_RATE = Rate(10, 60.0, 10)
+"""Password attempts per email address: slows guessing down to ten a minute."""
+ANONYMOUS_RATE = Rate(120, 60.0, 30)
+"""Unauthenticated auth requests (login, refresh, logout) per client address."""
+
+
+async def throttle_anonymous(
+    request: Request, platform: Platform, email: str | None = None
+) -> None:
+    """Rate-limit the routes that take no bearer credential, by address and by email."""
+    limiter = platform.backends.limiter
+    address = request.client.host if request.client else "unknown"
+    checks = [(f"anon:{address}", ANONYMOUS_RATE)]
+    if email is not None:
+        checks.append((f"login:{email}", LOGIN_RATE))
+    for key, rate in checks:
+        decision = await limiter.hit(key, rate)
+        if not decision.allowed:
+            request.state.ratelimit_headers = _ratelimit_headers(decision)
+            raise LimitError("too many attempts; slow down", retry_after_s=decision.retry_after_s)
+
+
+async def require_platform_admin(request: Request, platform: PlatformDep) -> None:
     """The platform admin's bearer token (``VOXPLANE_ADMIN_TOKEN``), compared in constant time."""
     expected = platform.settings.admin_token
     if expected is None:

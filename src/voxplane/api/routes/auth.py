@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from voxplane.api import problems
-from voxplane.api.deps import PlatformDep, PrincipalDep
+from voxplane.api.deps import PlatformDep, PrincipalDep, throttle_anonymous
 from voxplane.services.schemas import LoginRequest, RefreshRequest, TokenPair
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -14,18 +14,20 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 @router.post(
     "/login",
     summary="Exchange email and password for an access and a refresh token",
-    responses=problems.responses(401, 403, 422),
+    responses=problems.responses(401, 403, 422, 429),
 )
-async def login(body: LoginRequest, platform: PlatformDep) -> TokenPair:
+async def login(body: LoginRequest, request: Request, platform: PlatformDep) -> TokenPair:
+    await throttle_anonymous(request, platform, email=body.email)
     return await platform.auth.login(body.email, body.password.get_secret_value(), body.tenant_id)
 
 
 @router.post(
     "/refresh",
     summary="Spend a refresh token for a new pair (single use)",
-    responses=problems.responses(401, 422),
+    responses=problems.responses(401, 422, 429),
 )
-async def refresh(body: RefreshRequest, platform: PlatformDep) -> TokenPair:
+async def refresh(body: RefreshRequest, request: Request, platform: PlatformDep) -> TokenPair:
+    await throttle_anonymous(request, platform)
     return await platform.auth.refresh(body.refresh_token.get_secret_value())
 
 
@@ -33,9 +35,10 @@ async def refresh(body: RefreshRequest, platform: PlatformDep) -> TokenPair:
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="End a login session",
-    responses=problems.responses(422),
+    responses=problems.responses(422, 429),
 )
-async def logout(body: RefreshRequest, platform: PlatformDep) -> None:
+async def logout(body: RefreshRequest, request: Request, platform: PlatformDep) -> None:
+    await throttle_anonymous(request, platform)
     await platform.auth.logout(body.refresh_token.get_secret_value())
 
 
