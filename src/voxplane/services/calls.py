@@ -8,6 +8,7 @@ when the lease runs out.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from voxplane.errors import InvalidError, LimitError, NotFoundError
 from voxplane.observability.logs import redact_text
@@ -18,7 +19,8 @@ from voxplane.sessions import Lease, LeaseStore
 from voxplane.store.db import Database
 from voxplane.store.ids import new_id
 from voxplane.store.models import Call
-from voxplane.store.repositories import AgentRepo, CallFilter, CallRepo, TenantRepo, UsageRepo
+from voxplane.store.repositories import CallFilter, CallRepo, TenantRepo, UsageRepo
+from voxplane.store.types import utcnow
 
 
 def mask_number(number: str | None) -> str | None:
@@ -38,52 +40,45 @@ class CallService:
         if body.ended_at < body.started_at:
             raise InvalidError("a call cannot end before it starts", field="ended_at")
         async with self.db.unit() as session:
-            agents = AgentRepo(session)
-            agent = await agents.get(who.tenant_id, body.agent_id)
-            if agent is None:
+            calls = CallRepo(session)
+            target = await calls.target(who.tenant_id, body.agent_id, body.agent_version)
+            if target is None:
                 raise InvalidError("no such agent", field="agent_id")
-            version = body.agent_version or agent.version
-            if await agents.version(who.tenant_id, agent.id, version) is None:
+            if not target.version_exists:
                 raise InvalidError("no such version of the agent", field="agent_version")
-            tenant = await TenantRepo(session).get(who.tenant_id)
-            assert tenant is not None
-            redact = tenant.pii_policy == "redact"
+            redact = target.pii_policy == "redact"
             duration = (body.ended_at - body.started_at).total_seconds()
-            row = Call(
-                id=new_id("cal"),
-                tenant_id=who.tenant_id,
-                agent_id=agent.id,
-                agent_version=version,
-                direction=body.direction,
-                transport=body.transport,
-                from_number=mask_number(body.from_number) if redact else body.from_number,
-                to_number=body.to_number,
-                started_at=body.started_at,
-                ended_at=body.ended_at,
-                duration_s=duration,
-                end_reason=body.end_reason,
-                audio_s=body.usage.audio_s,
-                stt_s=body.usage.stt_s,
-                tts_chars=body.usage.tts_chars,
-                llm_tokens=body.usage.llm_tokens,
-                turns=[t.model_dump() for t in body.turns],
-                metrics=[m.model_dump() for m in body.metrics],
-            )
-            CallRepo(session).add(row)
+            values: dict[str, Any] = {
+                "id": new_id("cal"),
+                "tenant_id": who.tenant_id,
+                "agent_id": body.agent_id,
+                "agent_version": target.version,
+                "direction": body.direction,
+                "transport": body.transport,
+                "from_number": mask_number(body.from_number) if redact else body.from_number,
+                "to_number": body.to_number,
+                "started_at": body.started_at,
+                "ended_at": body.ended_at,
+                "duration_s": duration,
+                "end_reason": body.end_reason,
+                **body.usage.model_dump(),
+                "turns": [t.model_dump() for t in body.turns],
+                "metrics": [m.model_dump() for m in body.metrics],
+                "created_at": utcnow(),
+            }
+            await calls.insert(values)
             await UsageRepo(session).add(
                 who.tenant_id,
                 body.started_at.date(),
-                {
-                    "calls": 1,
-                    "call_seconds": duration,
-                    "audio_s": body.usage.audio_s,
-                    "stt_s": body.usage.stt_s,
-                    "tts_chars": body.usage.tts_chars,
-                    "llm_tokens": body.usage.llm_tokens,
-                },
+                {"calls": 1, "call_seconds": duration, **body.usage.model_dump()},
             )
-            audit(session, who, "call.record", "call", row.id, agent_id=agent.id)
-            return _public(row)
+            audit(session, who, "call.record", "call", values["id"], agent_id=body.agent_id)
+        return CallPublic(
+            **{name: values[name] for name in CallSummary.model_fields},
+            usage=body.usage,
+            turns=body.turns,
+            metrics=body.metrics,
+        )
 
     async def get(self, who: Principal, call_id: str) -> CallPublic:
         who.require("calls:read")

@@ -23,6 +23,8 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    insert,
+    literal,
     or_,
     select,
     update,
@@ -373,9 +375,41 @@ class CallFilter:
     started_before: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CallTarget:
+    """What recording a call needs to know about its agent and tenant, in one query."""
+
+    version: int
+    version_exists: bool
+    pii_policy: str
+
+
 class CallRepo:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def target(self, tenant_id: str, agent_id: str, version: int | None) -> CallTarget | None:
+        """The live agent's version to record (``version``, or the current one), whether
+        that version exists, and the tenant's PII policy; None for no such live agent."""
+        wanted = Agent.version if version is None else literal(version)
+        query = (
+            select(Agent.version, AgentVersion.id, Tenant.pii_policy)
+            .join(Tenant, Tenant.id == Agent.tenant_id)
+            .outerjoin(
+                AgentVersion,
+                and_(AgentVersion.agent_id == Agent.id, AgentVersion.version == wanted),
+            )
+            .where(Agent.tenant_id == tenant_id, Agent.id == agent_id, Agent.deleted_at.is_(None))
+        )
+        row = (await self.session.execute(query)).first()
+        if row is None:
+            return None
+        current, version_id, pii_policy = row
+        return CallTarget(version or current, version_id is not None, pii_policy)
+
+    async def insert(self, values: dict[str, Any]) -> None:
+        """Write a call row straight away (a Core insert: no ORM object to track)."""
+        await self.session.execute(insert(Call).values(**values))
 
     async def get(self, tenant_id: str, call_id: str) -> Call | None:
         return await self.session.scalar(
