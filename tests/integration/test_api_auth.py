@@ -354,3 +354,40 @@ def test_the_last_owner_stays(client: TestClient, new_tenant: Callable[..., Tena
     assert stepped_down.status_code == 200, stepped_down.text
     last = client.delete(f"/v1/members/{second['id']}", headers=tenant.auth)
     assert last.status_code == 409, last.text
+
+
+def test_a_password_hashed_with_old_parameters_is_rehashed_at_login(
+    client: TestClient, new_tenant: Callable[..., Tenant]
+) -> None:
+    from argon2 import PasswordHasher
+    from sqlalchemy import update
+
+    from voxplane.security.passwords import needs_rehash
+    from voxplane.store.models import User
+
+    tenant = new_tenant()
+    platform: Platform = client.app.state.platform  # type: ignore[attr-defined]
+    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(tenant.password)
+
+    async def set_weak() -> None:
+        async with platform.db.unit() as session:
+            await session.execute(
+                update(User).where(User.id == tenant.user_id).values(password_hash=weak)
+            )
+
+    async def stored() -> str:
+        async with platform.db.unit() as session:
+            value = await session.scalar(
+                select(User.password_hash).where(User.id == tenant.user_id)
+            )
+            assert value is not None
+            return value
+
+    assert client.portal is not None
+    client.portal.call(set_weak)
+    assert needs_rehash(client.portal.call(stored))
+    _login(client, tenant.email)
+    rehashed = client.portal.call(stored)
+    assert rehashed != weak
+    assert not needs_rehash(rehashed)
+    _login(client, tenant.email)  # and the new hash verifies the same password

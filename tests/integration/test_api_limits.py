@@ -134,14 +134,19 @@ def test_concurrent_calls_are_capped_and_finishing_frees_a_slot(
     portal, calls = _portal(client), _platform(client).calls
 
     first = portal.call(calls.admit, tenant.id, "worker-1:call-1")
-    portal.call(calls.admit, tenant.id, "worker-1:call-2")
+    second = portal.call(calls.admit, tenant.id, "worker-1:call-2")
     assert portal.call(calls.active, tenant.id) == 2
+    renewed = portal.call(calls.keep_alive, second)  # a running call renews its lease
+    assert renewed is not None
+    assert renewed.lease_id == second.lease_id
+    assert renewed.expires_at >= second.expires_at
     with pytest.raises(LimitError) as refused:
         portal.call(calls.admit, tenant.id, "worker-1:call-3")
     assert refused.value.retry_after_s > 0
     portal.call(calls.admit, other.id, "worker-2:call-1")  # quotas are per tenant
 
     portal.call(calls.finish, first)
+    assert portal.call(calls.keep_alive, first) is None  # a finished call's lease is gone
     assert portal.call(calls.active, tenant.id) == 1
     portal.call(calls.admit, tenant.id, "worker-1:call-3")
     assert portal.call(calls.active, tenant.id) == 2

@@ -12,7 +12,6 @@ from __future__ import annotations
 from voxplane.security.passwords import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
-    check_password_strength,
     hash_password,
     needs_rehash,
     verify_password,
@@ -33,7 +32,6 @@ __all__ = [
     "Keyring",
     "Sealed",
     "TokenSigner",
-    "check_password_strength",
     "hash_password",
     "load_keyring",
     "looks_like",

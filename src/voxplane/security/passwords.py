@@ -10,8 +10,6 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import RFC_9106_LOW_MEMORY
 
-from voxplane.errors import InvalidError
-
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 """Hashing is deliberately slow: an unbounded password would be a cheap denial of service."""
@@ -43,15 +41,3 @@ def needs_rehash(stored: str) -> bool:
         return _hasher.check_needs_rehash(stored)
     except InvalidHashError:
         return True  # unreadable: replacing it is the only way forward
-
-
-def check_password_strength(password: str) -> None:
-    """Raise :class:`InvalidError` (``field="password"``) for a password too short or too long."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidError(
-            f"password must be at least {MIN_PASSWORD_LENGTH} characters", field="password"
-        )
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise InvalidError(
-            f"password must be at most {MAX_PASSWORD_LENGTH} characters", field="password"
-        )

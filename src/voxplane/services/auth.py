@@ -19,7 +19,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxplane.errors import AuthError, ForbiddenError, InvalidError
-from voxplane.security.passwords import hash_password, verify_password
+from voxplane.security.passwords import hash_password, needs_rehash, verify_password
 from voxplane.security.tokens import TokenSigner, looks_like, new_token, token_digest
 from voxplane.services.principal import ROLE_PERMISSIONS, Principal, Role
 from voxplane.services.schemas import TokenPair
@@ -173,6 +173,8 @@ class AuthService:
             stored = user.password_hash if user is not None else _DUMMY_HASH
             if not verify_password(stored, password) or user is None or user.disabled:
                 raise AuthError("wrong email or password")
+            if needs_rehash(user.password_hash):  # hashed with older, weaker parameters
+                user.password_hash = hash_password(password)
             memberships = await MembershipRepo(session).of_user(user.id)
             if tenant_id is not None:
                 memberships = [m for m in memberships if m.tenant_id == tenant_id]

@@ -49,9 +49,6 @@ class Principal:
         if permission not in self.permissions:
             raise ForbiddenError(f"this credential lacks the {permission!r} permission")
 
-    def can(self, permission: str) -> bool:
-        return permission in self.permissions
-
 
 def system_principal(tenant_id: str, *, role: Role = "owner") -> Principal:
     """The platform itself acting for a tenant (admin CLI, bootstrap)."""

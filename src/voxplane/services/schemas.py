@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
 )
 
+from voxplane.security.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from voxplane.services.principal import Role
 
 T = TypeVar("T")
@@ -32,7 +33,9 @@ Email = Annotated[
         strip_whitespace=True, to_lower=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
     ),
 ]
-Password = Annotated[SecretStr, Field(min_length=8, max_length=1024)]
+Password = Annotated[
+    SecretStr, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)
+]
 ObjectId = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 INT32_MAX = 2**31 - 1
 """The largest value of an INTEGER column (32 bits on PostgreSQL)."""
@@ -158,7 +161,7 @@ class TenantBootstrap(BaseModel):
 
 class LoginRequest(Input):
     email: Email
-    password: Annotated[SecretStr, Field(max_length=1024)]
+    password: Annotated[SecretStr, Field(max_length=MAX_PASSWORD_LENGTH)]
     tenant_id: ObjectId | None = None
     """Needed only when the user belongs to several tenants."""
 

@@ -52,7 +52,6 @@ from voxplane.store.models import (
 )
 
 Row = TypeVar("Row", bound=Base)
-MAX_PAGE = 200
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voxplane.errors import InvalidError
 from voxplane.security import (
-    check_password_strength,
     hash_password,
     needs_rehash,
     verify_password,
@@ -38,16 +36,3 @@ def test_weaker_parameters_need_a_rehash() -> None:
     weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("old password")
     assert verify_password(weak, "old password")
     assert needs_rehash(weak)
-
-
-@pytest.mark.parametrize("password", ["", "short", "7chars!", "x" * 1025])
-def test_strength_rejects_too_short_and_too_long(password: str) -> None:
-    with pytest.raises(InvalidError) as caught:
-        check_password_strength(password)
-    assert caught.value.field == "password"
-    assert caught.value.status == 422
-
-
-@pytest.mark.parametrize("password", ["8 chars!", "x" * 1024])
-def test_strength_accepts_the_bounds(password: str) -> None:
-    check_password_strength(password)
