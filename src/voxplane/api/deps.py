@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response
@@ -25,6 +26,10 @@ async def get_platform(request: Request) -> Platform:
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 def _bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
@@ -35,12 +40,11 @@ def _bearer(request: Request) -> str:
 
 async def get_principal(request: Request, response: Response, platform: PlatformDep) -> Principal:
     """Authenticate, then charge the tenant's and the key's request buckets."""
-    client = request.client.host if request.client else None
+    client = _address(request)
     rid: str | None = request.state.request_id if hasattr(request.state, "request_id") else None
     caller = await platform.auth.authenticate(_bearer(request), ip=client, request_id=rid)
     principal = caller.principal
-    request.state.tenant_id = principal.tenant_id
-    request.scope["state"]["tenant_id"] = principal.tenant_id
+    request.state.tenant_id = principal.tenant_id  # scope["state"]: the access log reads it
     bind(tenant_id=principal.tenant_id)
 
     per_minute, burst = caller.tenant_rate
@@ -88,8 +92,7 @@ async def throttle_anonymous(
 ) -> None:
     """Rate-limit the routes that take no bearer credential, by address and by email."""
     limiter = platform.backends.limiter
-    address = request.client.host if request.client else "unknown"
-    checks = [(f"anon:{address}", ANONYMOUS_RATE)]
+    checks = [(f"anon:{_address(request) or 'unknown'}", ANONYMOUS_RATE)]
     if email is not None:
         checks.append((f"login:{email}", LOGIN_RATE))
     for key, rate in checks:
@@ -124,14 +127,18 @@ async def storable_params(request: Request) -> None:
                 raise InvalidError(found[1], field=f"{where}.{name}")
 
 
+@dataclass(frozen=True, slots=True)
 class PageParams:
-    def __init__(
-        self,
-        limit: Annotated[int, Query(ge=1, le=200, description="Items per page")] = 50,
-        cursor: Annotated[str | None, Query(max_length=200, description="From next_cursor")] = None,
-    ) -> None:
-        self.limit = limit
-        self.cursor = cursor
+    limit: int
+    cursor: str | None
 
 
-PageDep = Annotated[PageParams, Depends()]
+async def page_params(
+    limit: Annotated[int, Query(ge=1, le=200, description="Items per page")] = 50,
+    cursor: Annotated[str | None, Query(max_length=200, description="From next_cursor")] = None,
+) -> PageParams:
+    # async so that FastAPI calls it inline (a class dependency runs in the threadpool)
+    return PageParams(limit, cursor)
+
+
+PageDep = Annotated[PageParams, Depends(page_params)]

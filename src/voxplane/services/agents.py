@@ -19,7 +19,13 @@ from voxplane.services.schemas import AgentPublic, AgentVersionPublic, PageOf, u
 from voxplane.store.db import Database
 from voxplane.store.ids import new_id
 from voxplane.store.models import Agent, AgentVersion
-from voxplane.store.repositories import AgentRepo, PhoneNumberRepo, agent_head, current_agent
+from voxplane.store.repositories import (
+    AgentRepo,
+    CurrentAgent,
+    PhoneNumberRepo,
+    agent_head,
+    current_agent,
+)
 from voxplane.store.types import utcnow
 
 
@@ -77,23 +83,16 @@ class AgentService:
             audit(session, who, "agent.update", "agent", agent.id, version=agent.version)
             return _public(agent, version)
 
-    async def get(self, who: Principal, agent_id: str) -> AgentPublic:
+    async def _current(self, who: Principal, agent_id: str) -> CurrentAgent:
         who.require("agents:read")
         row = await self.db.read(lambda c: current_agent(c, who.tenant_id, agent_id))
         if row is None:
             raise NotFoundError("no such agent")
-        return AgentPublic(
-            id=row.id,
-            name=row.name,
-            version=row.version,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            document=row.document,
-        )
+        return row
 
     async def get_json(self, who: Principal, agent_id: str) -> bytes:
-        """:meth:`get` as the JSON body of the response, byte for byte what FastAPI makes of
-        an :class:`AgentPublic`, made cheaply for the API's hottest read: versions are
+        """The agent at its current version as a response body, byte for byte what FastAPI
+        makes of an :class:`AgentPublic`, made cheaply for the API's hottest read: versions are
         immutable, so their documents are kept serialized and a read of an agent whose
         version is in memory is one small query, with no document to decode, validate
         and encode again."""
@@ -106,9 +105,7 @@ class AgentService:
         if document is not None:
             self._documents.move_to_end(key)
             return _agent_json(head, document)
-        row = await self.db.read(lambda c: current_agent(c, who.tenant_id, agent_id))
-        if row is None:
-            raise NotFoundError("no such agent")
+        row = await self._current(who, agent_id)
         document = self._remember((who.tenant_id, row.id, row.version), to_json(row.document))
         return _agent_json(row[:5], document)
 
@@ -164,8 +161,8 @@ class AgentService:
             return PageOf[AgentVersionPublic](items=items, next_cursor=page.next_cursor)
 
     async def export_yaml(self, who: Principal, agent_id: str) -> str:
-        agent = await self.get(who, agent_id)
-        return yaml.safe_dump(agent.document, sort_keys=False, allow_unicode=True)
+        row = await self._current(who, agent_id)
+        return yaml.safe_dump(row.document, sort_keys=False, allow_unicode=True)
 
     @staticmethod
     def parse_yaml(text: bytes) -> AgentConfig:

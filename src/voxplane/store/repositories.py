@@ -279,9 +279,13 @@ _CURRENT_AGENT = (
 )
 
 
+CurrentAgent = ResultRow[str, str, int, datetime, datetime, dict[str, Any]]
+"""(id, name, version, created_at, updated_at, document) of a live agent."""
+
+
 async def current_agent(
     connection: AsyncConnection, tenant_id: str, agent_id: str
-) -> ResultRow[str, str, int, datetime, datetime, dict[str, Any]] | None:
+) -> CurrentAgent | None:
     """A live agent with its current document, in one query.
 
     Core statements built once, like :func:`agent_head`: the API's hottest read pays for
