@@ -28,6 +28,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -406,7 +407,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         agent_id = asyncio.run(import_agent(stack))
         run = uvloop_run if uvloop_run is not None else asyncio.run
         report["phases"] = run(drive(stack, agent_id, seconds, warmup, args.concurrency))
-        if not args.no_wrk:
+        if not args.no_wrk and shutil.which("wrk") is None:
+            print("wrk is not installed: skipping its phases", file=sys.stderr)
+        elif not args.no_wrk:
             how = WrkRun(seconds, args.concurrency, CLIENT_CORE, args.priority)
             report["phases"].update(wrk_phases(stack, agent_id, how))
     report["targets"] = targets(report["phases"])
