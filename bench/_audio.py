@@ -101,6 +101,10 @@ class DigitBank:
                             samples = resample(samples, rate, FSDD_RATE)
                         self._clips[digit, speaker, take] = trim(samples, FSDD_RATE)[0]
 
+    def clip(self, digit: int, speaker: str, take: int) -> Pcm16:
+        """One trimmed recording of ``digit``."""
+        return self._clips[digit, speaker, take]
+
     def utterances(
         self, count: int, takes: tuple[int, ...], seed: int, gaps: tuple[float, float]
     ) -> list[Utterance]:
@@ -151,3 +155,22 @@ def caller_sentences(engine: object, texts: tuple[str, ...] = CALLER_SENTENCES) 
 def phone_line(samples: Pcm16) -> Pcm16:
     """What 8 kHz audio sounds like after a G.711 μ-law hop."""
     return ulaw_decode(ulaw_encode(samples))
+
+
+def real_sentences(speakers: tuple[str, ...] = ("spk1", "spk2")) -> list[Utterance]:
+    """The real human sentences of ``../shared/audio/sentences`` at 8 kHz, trimmed, with
+    their published texts (``spk1`` reads clearly, ``spk2`` faster and less clearly)."""
+    import json
+
+    root = shared_dir() / "audio" / "sentences"
+    if not (root / "transcripts.json").is_file():
+        raise SystemExit(f"bench: real sentences not found at {root}")
+    texts: dict[str, str] = json.loads((root / "transcripts.json").read_text())
+    out: list[Utterance] = []
+    for name, text in sorted(texts.items()):
+        if name.split("_")[0] not in speakers:
+            continue
+        samples, rate = read_wav(root / name)
+        samples, end = trim(resample(samples, rate, FSDD_RATE), FSDD_RATE)
+        out.append(Utterance(samples, FSDD_RATE, end / FSDD_RATE, None, text))
+    return out

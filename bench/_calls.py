@@ -18,7 +18,8 @@ from _audio import Utterance, phone_line
 from voxplane.agents.schema import AgentConfig
 from voxplane.media.frame import AudioFrame, samples_per_frame
 from voxplane.pipeline.records import CallResult, TurnMetrics
-from voxplane.runtime.local import LocalModels, run_call
+from voxplane.runtime.factory import LocalModels
+from voxplane.runtime.local import run_call
 from voxplane.transports.base import AudioSource
 from voxplane.transports.simulated import CallerPolicy, CallerTurn, SimulatedCaller
 
@@ -58,6 +59,10 @@ class TurnOutcome:
     """VAD's end of speech minus the true end (positive: the VAD saw it end later)."""
     v2v_true_ms: float | None = None
     metrics: TurnMetrics | None = None
+    talked_over: bool = False
+    """Agent audio went out while the caller was still saying this turn (seen on the line)."""
+    reply: str = ""
+    """What the agent said in answer (the transcript's next agent entry)."""
 
 
 @dataclass(slots=True)
@@ -66,6 +71,8 @@ class CallOutcome:
     ended_by: str = "error"
     error: str | None = None
     seconds: float = 0.0
+    false_starts: int = 0
+    held_turns: int = 0
 
 
 def _first_frame(utterance: Utterance, frame_len: int) -> np.ndarray:
@@ -76,12 +83,16 @@ def _first_frame(utterance: Utterance, frame_len: int) -> np.ndarray:
 
 
 async def timed_call(
-    agent: AgentConfig, models: LocalModels, utterances: Sequence[Utterance], timeout_s: float
+    agent: AgentConfig,
+    models: LocalModels,
+    utterances: Sequence[Utterance],
+    timeout_s: float,
+    policy: CallerPolicy = POLICY,
 ) -> CallOutcome:
     """One phone call (8 kHz μ-law both ways) saying ``utterances``; never longer than
     ``timeout_s``."""
     turns = [CallerTurn(u.samples, u.rate) for u in utterances]
-    caller = SimulatedCaller(turns, phone=True, policy=POLICY)
+    caller = SimulatedCaller(turns, phone=True, policy=policy)
     frame_len = samples_per_frame(caller.sample_rate)
     watched = _WatchedSource(caller.source, [_first_frame(u, frame_len) for u in utterances])
     caller.source = watched  # type: ignore[assignment]
@@ -96,9 +107,15 @@ async def timed_call(
         return outcome
     outcome.seconds = time.perf_counter() - started
     outcome.ended_by = result.ended_by
+    outcome.false_starts, outcome.held_turns = result.false_starts, result.held_turns
     t0 = caller._line.t0  # the line's clock origin: frame k is sent at t0 + 20 ms * k
     assert t0 is not None
     _match(outcome, result, watched.starts, t0=t0, rate=caller.sample_rate, frame_len=frame_len)
+    agent_starts = [position for position, _ in caller._line.agent]
+    for index, turn in enumerate(outcome.turns[: len(watched.starts)]):
+        begin = watched.starts[index] * frame_len
+        end = begin + round(turn.utterance.speech_end_s * caller.sample_rate)
+        turn.talked_over = any(begin < p < end for p in agent_starts)
     return outcome
 
 
@@ -117,6 +134,11 @@ def _match(
     frame had just been captured, so sample p of the line is spoken at t0 - 20 ms + p / rate.
     """
     said = [t for t in result.turns if t.role == "user"]
+    replies = {
+        id(record): next((t.text for t in result.turns[i + 1 :] if t.role == "agent"), "")
+        for i, record in enumerate(result.turns)
+        if record.role == "user"
+    }
     windows: list[tuple[float, float]] = []
     for index, turn in enumerate(outcome.turns[: len(starts)]):
         begin = starts[index] * frame_len
@@ -130,6 +152,7 @@ def _match(
                 turn.answered += 1
                 turn.heard = f"{turn.heard} {record.text}".strip()
                 turn.metrics = metrics  # the last part answers the whole turn
+                turn.reply = replies[id(record)]
                 turn.vad_end_lag_ms = 1000 * (metrics.speech_end - end)
                 if metrics.first_frame_out is not None:
                     turn.v2v_true_ms = 1000 * (metrics.first_frame_out - end)

@@ -30,10 +30,14 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 VOXPLANE = REPO / ".venv" / "bin" / "voxplane"
+if not VOXPLANE.exists():  # a worktree without its own venv: the one running this bench
+    VOXPLANE = Path(sys.executable).with_name("voxplane")
 PG_HOST = "postgresql://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 RATE_PER_MINUTE = 100_000_000
 """The bench tenant's request limit: out of reach, yet every request pays for a decision."""
+DEFAULT_RATE = (1000, 200)
+"""A second tenant's limit and burst: the settings' defaults, what a new tenant gets."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,8 @@ class Stack:
     pid: int
     api_key: str
     tenant_id: str
+    default_api_key: str
+    """A key of a second tenant on the default limits (DEFAULT_RATE)."""
     database: str
     env: Mapping[str, str]
     """The ``VOXPLANE_*`` variables the server was started with (no secrets among them)."""
@@ -126,6 +132,7 @@ def bench_stack(
         "VOXPLANE_REDIS_URL": REDIS_URL,
         "VOXPLANE_DATA_DIR": str(data_dir),
         "VOXPLANE_PORT": str(port),
+        "VOXPLANE_SIP_PORT": "0",  # the API and media streams only: never the shared 5060
         "VOXPLANE_LOG_LEVEL": "warning",
         "VOXPLANE_SHUTDOWN_GRACE_S": "2",
         # the tenant created below gets these limits
@@ -144,6 +151,18 @@ def bench_stack(
                 env,
             )
         )  # fmt: skip
+        default_env = {
+            **env,
+            "VOXPLANE_DEFAULT_RATE_PER_MINUTE": str(DEFAULT_RATE[0]),
+            "VOXPLANE_DEFAULT_RATE_BURST": str(DEFAULT_RATE[1]),
+        }
+        default = json.loads(
+            _cli(
+                ["admin", "create-tenant", "--tenant", "bench-default", "--email",
+                 "default@example.test", "--password", secrets.token_urlsafe(12)],
+                default_env,
+            )
+        )  # fmt: skip
         process = subprocess.Popen(
             ["taskset", "-c", str(server_core), str(VOXPLANE), "serve"],
             env={**os.environ, **env},
@@ -156,7 +175,15 @@ def bench_stack(
             os.setpriority(os.PRIO_PROCESS, process.pid, -priority)
         base_url = f"http://127.0.0.1:{port}"
         _wait_ready(base_url, process)
-        yield Stack(base_url, process.pid, created["api_key"], created["tenant_id"], database, env)
+        yield Stack(
+            base_url,
+            process.pid,
+            created["api_key"],
+            created["tenant_id"],
+            default["api_key"],
+            database,
+            env,
+        )
     finally:
         if process is not None:
             _stop(process)

@@ -95,3 +95,13 @@ def score(
             misses.append((utterance.digits, text))
     per = (time.perf_counter() - started) / max(1, len(utterances))
     return result, per, misses
+
+
+def levenshtein_words(a: list[str], b: list[str]) -> int:
+    """Word edits between two word lists (for word error rate)."""
+    row = list(range(len(b) + 1))
+    for i, wa in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, wb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (wa != wb))
+    return row[-1]

@@ -60,6 +60,9 @@ TARGET_READS_PER_S = 1500
 TARGET_RATELIMIT_P99_MS = 2.0
 PACED_FRACTIONS = (0.5, 0.25)
 """The paced read phases offer these fractions of the rate the saturated one reached."""
+DEFAULT_PACE = 12.0
+"""Reads per second for the tenant on the default limits (1000/minute: 16.7/s refill)."""
+DEFAULT_CONNECTIONS = 4
 _SERVER_TIMING = re.compile(r"ratelimit;dur=([0-9.]+)")
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -309,13 +312,13 @@ async def _versions() -> dict[str, str]:
     return {"postgresql": postgres, "redis": str(info["redis_version"]), "httpx": httpx.__version__}
 
 
-async def import_agent(stack: Stack) -> str:
+async def import_agent(stack: Stack, api_key: str) -> str:
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=30.0) as client:
         imported = await client.post(
             "/v1/agents/import",
             content=AGENT.read_bytes(),
             headers={
-                "Authorization": f"Bearer {stack.api_key}",
+                "Authorization": f"Bearer {api_key}",
                 "Content-Type": "application/yaml",
             },
         )
@@ -362,6 +365,29 @@ async def drive(
             senders = raw_senders(stack, read, concurrency)
             phases[name] = await run_phase(senders, seconds, meter, rate=rate)
             phases[name] |= {"client": "bench/_http.py", "offered_per_s": rate}
+    phases |= await default_tenant(stack, seconds, concurrency, meter)
+    return phases
+
+
+async def default_tenant(
+    stack: Stack, seconds: float, concurrency: int, meter: CpuMeter
+) -> dict[str, Any]:
+    """A tenant on the default limits (1000/minute, burst 200): paced within its rate, then
+    saturating, when all but the burst and the refill are refused (the refusal path)."""
+    agent_id = await import_agent(stack, stack.default_api_key)
+    host = stack.base_url.removeprefix("http://")
+    auth = {"Authorization": f"Bearer {stack.default_api_key}"}
+    read = build_request("GET", f"/v1/agents/{agent_id}", host, auth)
+    phases: dict[str, Any] = {}
+    paced_s = 2 * seconds  # a slow rate: twice as long, for enough samples
+    print(f"default_paced: {paced_s:.0f} s at {DEFAULT_PACE:.0f}/s", file=sys.stderr, flush=True)
+    senders = raw_senders(stack, read, DEFAULT_CONNECTIONS)
+    phases["default_paced"] = await run_phase(senders, paced_s, meter, rate=DEFAULT_PACE)
+    phases["default_paced"] |= {"client": "bench/_http.py", "offered_per_s": DEFAULT_PACE}
+    print(f"default_saturated: {seconds:.0f} s", file=sys.stderr, flush=True)
+    senders = raw_senders(stack, read, concurrency)
+    phases["default_saturated"] = await run_phase(senders, seconds, meter)
+    phases["default_saturated"]["client"] = "bench/_http.py"
     return phases
 
 
@@ -404,7 +430,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             "server_env": {k: v for k, v in stack.env.items() if k != "VOXPLANE_DATA_DIR"},
             "pythonpath": os.environ.get("PYTHONPATH"),  # another tree's src, to compare
         }
-        agent_id = asyncio.run(import_agent(stack))
+        agent_id = asyncio.run(import_agent(stack, stack.api_key))
         run = uvloop_run if uvloop_run is not None else asyncio.run
         report["phases"] = run(drive(stack, agent_id, seconds, warmup, args.concurrency))
         if not args.no_wrk and shutil.which("wrk") is None:
@@ -422,7 +448,7 @@ def targets(phases: dict[str, Any]) -> dict[str, Any]:
     limiter = {
         name: phase["ratelimit_ms"]["p99"]
         for name, phase in phases.items()
-        if name in ("reads", "writes") or name.startswith("reads_paced")
+        if name in ("reads", "writes") or name.startswith(("reads_paced", "default_"))
     }
     return {
         "reads_per_s": {
@@ -459,6 +485,13 @@ def summary_line(report: dict[str, Any]) -> str:
             line += (
                 f"; {phase['offered_per_s']}/s ratelimit p99={phase['ratelimit_ms']['p99']:.2f}ms"
             )
+    for name in ("default_paced", "default_saturated"):
+        phase = phases[name]
+        line += (
+            f"; {name} ok={phase['ok']} refused={phase['errors'].get('429', 0)}"
+            f" ratelimit p50={phase['ratelimit_ms']['p50']:.3f}ms"
+            f" p99={phase['ratelimit_ms']['p99']:.3f}ms"
+        )
     if phases.get("reads_wrk"):
         line += f"; wrk reads {phases['reads_wrk']['req_per_s']:.0f}/s"
         line += f" writes {phases['writes_wrk']['req_per_s']:.0f}/s"

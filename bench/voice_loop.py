@@ -1,14 +1,19 @@
-"""Voice-to-voice latency and digit accuracy of real phone calls on the local models.
+"""Voice-to-voice latency, its floor, recognizer A/B and capacity on real phone calls.
 
-``.venv/bin/python bench/voice_loop.py [--quick]``
+``.venv/bin/python bench/voice_loop.py [--quick] [--digits-loop]``
 
-Real human digits (FSDD, 8 kHz) and a few Piper-made caller sentences are played into
-calls over the simulated phone line (8 kHz μ-law both ways) against a flow agent that asks
-for a 3-4 digit number again and again (``bench/agents/digits-loop.yaml``). Reported:
-voice-to-voice latency from the VAD's end of speech and from the true end of the caller's
-voice, the per-stage breakdown, digit accuracy with and without the STT hint, CPU per
-turn, event-loop stalls, and how latency grows with 1, 4, 8 and 16 concurrent calls.
+Default (realistic, see ``_realistic.py``): a cold process; real human sentences and FSDD
+digit strings over the simulated phone line (8 kHz μ-law both ways) to an agent that asks
+what the call is about, then for an account number, and repeats it back; no TTS cache
+warmed by the bench. Reported: per-stage times, the floor of issue 9's target 1 and the
+overhead over it, the recognizer A/B (faster-whisper 30-s window vs the engine, speakers
+split), and the capacity curve (1, 4, 8, 12, 16 calls: p50/p95, turns answered, refused).
 Writes ``bench/results/voice_loop-<time>.json`` and ``voice_loop-latest.json``.
+
+``--digits-loop``: the older run: FSDD digits and Piper-made caller sentences to an agent
+that asks for a 3-4 digit number again and again (``bench/agents/digits-loop.yaml``), with
+digit accuracy with and without the STT hint, CPU per turn and event-loop stalls; writes
+``voice_loop_digits-<time>.json``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
 import platform
 import random
 import resource
@@ -39,13 +45,15 @@ from _audio import (
     fsdd_dir,
 )
 from _calls import CallOutcome, TurnOutcome, timed_call
+from _realistic import REALISTIC, REALISTIC_QUICK, realistic
+from _realistic import summary_line as realistic_summary
 from _stt_eval import DigitScore, score
 from voxplane.agents.loader import load_agent_file
 from voxplane.agents.schema import AgentConfig
 from voxplane.pipeline.session import PREROLL_MS
 from voxplane.providers.flow.brain import FlowBrain
 from voxplane.providers.whisper import WhisperOptions
-from voxplane.runtime.local import LocalModels
+from voxplane.runtime.factory import LocalModels
 
 BENCH = Path(__file__).resolve().parent
 AGENT = BENCH / "agents" / "digits-loop.yaml"
@@ -79,18 +87,14 @@ def pct(values: Sequence[float | None], q: float) -> float | None:
 
 
 class WhisperCounter:
-    """Counts inferences the shared Whisper engine really runs (cancelled ones included)."""
+    """Counts recognitions the shared Whisper engine really decodes (cancelled included)."""
 
     def __init__(self, models: LocalModels) -> None:
-        self.runs = 0
-        engine = models.whisper
-        inner = engine._transcribe
+        self._engine = models.whisper
 
-        def counted(*args: Any) -> str:
-            self.runs += 1
-            return inner(*args)
-
-        engine._transcribe = counted  # type: ignore[method-assign]
+    @property
+    def runs(self) -> int:
+        return self._engine.decoded
 
 
 class LoopMonitor:
@@ -271,7 +275,7 @@ async def bench(plan: Plan, whisper: WhisperOptions, speculative: bool) -> dict[
         )
     report: dict[str, Any] = {
         "machine": {"cpus": _cpus(), "python": platform.python_version()},
-        "whisper": {"workers": whisper.workers, "cpu_threads": whisper.cpu_threads},
+        "whisper": {"window_s": whisper.window_s, "cpu_threads": whisper.cpu_threads},
         "models_load_s": round(load_s, 2),
         "end_of_speech_ms": agent.turn.end_of_speech_ms,
         "preroll_ms": PREROLL_MS,
@@ -300,8 +304,6 @@ async def bench(plan: Plan, whisper: WhisperOptions, speculative: bool) -> dict[
 
 
 def _cpus() -> int:
-    import os
-
     return len(os.sched_getaffinity(0))
 
 
@@ -325,28 +327,49 @@ def summary_line(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a smaller run (under 2 min)")
-    parser.add_argument("--whisper-workers", type=int, default=WhisperOptions().workers)
+    parser.add_argument("--quick", action="store_true", help="a smaller run (a few minutes)")
+    parser.add_argument(
+        "--digits-loop",
+        action="store_true",
+        help="the older digits-only run (FSDD digits and Piper-made sentences, warm cache)",
+    )
+    parser.add_argument("--whisper-window", type=float, default=WhisperOptions().window_s)
     parser.add_argument("--whisper-threads", type=int, default=WhisperOptions().cpu_threads)
     parser.add_argument("--concurrency", type=int, nargs="*", help="override call counts")
     parser.add_argument("--no-speculative", action="store_true", help="turn.speculative_stt: false")
     args = parser.parse_args()
-    plan = QUICK if args.quick else FULL
-    if args.concurrency:
-        plan = dataclasses.replace(plan, concurrency=tuple(args.concurrency))
-    whisper = WhisperOptions(workers=args.whisper_workers, cpu_threads=args.whisper_threads)
+    whisper = WhisperOptions(window_s=args.whisper_window, cpu_threads=args.whisper_threads)
     started = time.perf_counter()
-    report = asyncio.run(bench(plan, whisper, not args.no_speculative))
+    if args.digits_loop:
+        plan = QUICK if args.quick else FULL
+        if args.concurrency:
+            plan = dataclasses.replace(plan, concurrency=tuple(args.concurrency))
+        report = asyncio.run(bench(plan, whisper, not args.no_speculative))
+        line = summary_line(report)
+        name = "voice_loop_digits"
+    else:
+        real = REALISTIC_QUICK if args.quick else REALISTIC
+        if args.concurrency:
+            real = dataclasses.replace(real, concurrency=tuple(args.concurrency))
+        report = asyncio.run(realistic(real, whisper))
+        line = realistic_summary(report)
+        name = "voice_loop"
+    report["machine"] = {
+        "cpus": _cpus(),
+        "python": platform.python_version(),
+        "load_avg_at_end": list(os.getloadavg()),
+    }
     report["quick"] = args.quick
     report["bench_s"] = round(time.perf_counter() - started, 1)
+    report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     text = json.dumps(report, indent=2) + "\n"
-    path = RESULTS / f"voice_loop-{stamp}.json"
+    path = RESULTS / f"{name}-{stamp}.json"
     path.write_text(text)
-    (RESULTS / "voice_loop-latest.json").write_text(text)
+    (RESULTS / f"{name}-latest.json").write_text(text)
     print(f"wrote {path}", file=sys.stderr)
-    print(summary_line(report))
+    print(line)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@
     ├── ProviderError             an STT / brain / TTS provider failed
     │   └── ModelUnavailableError a local model or its package is not installed
     ├── CallError                 a call could not proceed (transport closed, bad state)
+    ├── ProtocolError             bytes from a peer (SIP, SDP, RTP, RTCP) that cannot be used;
+    │                             ``status`` is the SIP response to answer (400, 413, 488, 505…)
     └── ControlError              a control-plane request cannot be served (HTTP status)
         ├── NotFoundError         404: absent, or another tenant's (never told apart)
         ├── ConflictError         409: a unique value already taken, a stale state
@@ -21,6 +23,8 @@ Third-party exceptions are translated into these once, at the boundary where the
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 
 class VoxplaneError(Exception):
@@ -56,6 +60,19 @@ class ModelUnavailableError(ProviderError):
 
 class CallError(VoxplaneError):
     """A call could not proceed."""
+
+
+class ProtocolError(VoxplaneError):
+    """A peer sent bytes that cannot be used; ``status`` is the SIP status to answer with.
+
+    400 for malformed input, 413 for oversize, 488 when an SDP offer has no common codec,
+    505 for an unsupported SIP version. Media parsers (RTP, RTCP) use it too: the caller
+    drops the packet and keeps going.
+    """
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ControlError(VoxplaneError):
@@ -111,14 +128,32 @@ class LimitError(ControlError):
     title = "Too many requests"
     retryable = True
 
-    def __init__(self, message: str, *, retry_after_s: float) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: float,
+        kind: Literal["rate", "concurrent_calls", "call_minutes"] = "rate",
+    ) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.kind = kind
 
 
 class UnavailableError(ControlError):
-    """A backend the request needs (database, Redis) is unreachable."""
+    """A backend the request needs (database, Redis) is unreachable, or this worker is
+    full; ``retry_after_s``, when known, says when to try again (``Retry-After``)."""
 
     status = 503
     title = "Service unavailable"
     retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message, retryable=retryable)
+        self.retry_after_s = retry_after_s

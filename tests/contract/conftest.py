@@ -9,6 +9,7 @@ The Redis backend is the real one at ``REDIS_URL``; when it is down the tests fa
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from voxplane.sessions import (
     RedisLeaseStore,
     RedisRateLimiter,
 )
+from voxplane.sessions.base import Rate
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -49,6 +51,9 @@ class Env:
     advance: Callable[[float], Awaitable[None]]
     slack: float
     """Timing tolerance, seconds: real time passes between calls to Redis."""
+    replica: RateLimiter
+    """The limiter of a second process of the same deployment (memory: one process)."""
+    now: Callable[[], float]
 
 
 Body = Callable[[Env], Awaitable[None]]
@@ -81,7 +86,8 @@ class Harness:
         async def advance(seconds: float) -> None:
             clock.now += seconds
 
-        env = Env("memory", MemoryRateLimiter(clock), MemoryLeaseStore(clock), advance, 1e-6)
+        limiter = MemoryRateLimiter(clock)
+        env = Env("memory", limiter, MemoryLeaseStore(clock), advance, 1e-6, limiter, clock)
         try:
             await body(env)
         finally:
@@ -91,15 +97,34 @@ class Harness:
     async def _redis(self, body: Body) -> None:
         # the client belongs to this event loop, so it is opened inside it
         prefix = unique("vxptest")
-        client = Redis.from_url(REDIS_URL)
+        client, other = Redis.from_url(REDIS_URL), Redis.from_url(REDIS_URL)
+        # as deployed: the Redis limiter behind in-process token loans, in each process
+        limiter = BatchingRateLimiter(RedisRateLimiter(client, prefix=prefix))
+        replica = BatchingRateLimiter(RedisRateLimiter(other, prefix=prefix))
         try:
-            # as deployed: the Redis limiter behind in-process token batching
-            limiter = BatchingRateLimiter(RedisRateLimiter(client, prefix=prefix))
             leases = RedisLeaseStore(client, prefix=prefix)
-            await body(Env("redis", limiter, leases, asyncio.sleep, 0.05))
+            clock = time.monotonic
+            await body(Env("redis", limiter, leases, asyncio.sleep, 0.05, replica, clock))
         finally:
+            await limiter.aclose()
+            await replica.aclose()
             await delete_prefix(client, prefix)
             await client.aclose()
+            await other.aclose()
+
+
+def within_the_bucket(admitted: list[float], rate: Rate, slack_s: float = 0.0) -> None:
+    """No window of the admission times holds more than one token bucket allows.
+
+    For admissions i..j: j - i + 1 <= capacity + refill * (t_j - t_i + slack), checked in
+    one pass by keeping the best start so far (the largest ``refill * t_i - i``).
+    """
+    refill = rate.refill_per_s
+    best = -float("inf")
+    for j, at in enumerate(sorted(admitted)):
+        best = max(best, refill * at - j)
+        worst = j + 1 - refill * at + best  # the most admitted in a window ending at j
+        assert worst <= rate.capacity + refill * slack_s + 1e-6, (j, at, worst)
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -50,6 +51,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def make_settings(url: str, data_dir: Path, **more: object) -> Settings:
+    """Settings for a test app; audit events are exported at once unless ``more`` says."""
+    more = {"audit_export_delay_s": 0.0, **more}
     return Settings(
         data_dir=data_dir,
         database_url=url,
@@ -101,3 +104,29 @@ def new_tenant(client: TestClient) -> Callable[..., Tenant]:
         return Tenant(body["tenant_id"], body["user_id"], body["api_key"], email, PASSWORD)
 
     return create
+
+
+def add_member(
+    client: TestClient,
+    tenant: Tenant,
+    role: str,
+    email: str | None = None,
+    *,
+    signed_in: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Invite ``email`` into ``tenant`` and accept: as a new account with the link token
+    (password ``PASSWORD``), or, given the invitee's ``signed_in`` headers, as that account."""
+    email = email or f"m-{secrets.token_hex(4)}@members.test"
+    invited = client.post("/v1/members", json={"email": email, "role": role}, headers=tenant.auth)
+    assert invited.status_code == 201, invited.text
+    invitation = invited.json()
+    if signed_in is None:
+        body = {"token": invitation["token"], "password": PASSWORD}
+        accepted = client.post("/v1/invitations/accept", json=body)
+    else:
+        accepted = client.post(f"/v1/invitations/{invitation['id']}/accept", headers=signed_in)
+    assert accepted.status_code == 200, accepted.text
+    members = client.get("/v1/members", headers=tenant.auth, params={"limit": 200})
+    (member,) = [m for m in members.json()["items"] if m["email"] == email]
+    assert member["role"] == role
+    return member  # type: ignore[no-any-return]

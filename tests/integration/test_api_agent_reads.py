@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
-from conftest import Tenant
 from fastapi.testclient import TestClient
 
+from conftest import Tenant
 from voxplane.services.schemas import AgentPublic
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "agents" / "acme-dental.yaml"

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
-from conftest import Tenant
 from fastapi.testclient import TestClient
+
+from conftest import Tenant
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "agents" / "acme-dental.yaml"
 
@@ -87,3 +88,109 @@ def test_yaml_import_and_export_round_trip(
     broken = client.post("/v1/agents/import", content=b"name: [unclosed", headers=headers)
     assert broken.status_code == 422
     assert "invalid YAML" in broken.json()["detail"]
+
+
+def test_an_agent_holding_a_provider_key_is_refused_and_the_key_not_echoed(
+    client: TestClient, new_tenant: Callable[..., Tenant]
+) -> None:
+    tenant = new_tenant()
+    for stt, field in (
+        ({"provider": "deepgram", "api_key": "dg-secret-123"}, "body.stt.api_key"),
+        ({"provider": "deepgram", "api_key_env": "VOXPLANE_TOKEN_SECRET"}, "body.stt.api_key_env"),
+        (
+            {"provider": "deepgram", "fallback": [{"provider": "openai", "api_key": "sk-1"}]},
+            "body.stt.fallback[0].api_key",
+        ),
+    ):
+        document = acme()
+        document["stt"] = stt
+        response = client.post("/v1/agents", json=document, headers=tenant.auth)
+        assert response.status_code == 422, response.text
+        assert [e["field"] for e in response.json()["errors"]] == [field]
+        assert "dg-secret-123" not in response.text and "sk-1" not in response.text
+
+
+def test_an_agent_whose_provider_key_is_not_stored_is_refused(
+    client: TestClient, new_tenant: Callable[..., Tenant]
+) -> None:
+    tenant = new_tenant()
+    named = acme()
+    named["stt"] = {"provider": "deepgram", "credential": "deepgram-prod"}
+    by_provider = acme()
+    by_provider["tts"] = {
+        "provider": "cartesia",
+        "fallback": [{"provider": "azure", "region": "westeurope"}],
+    }
+    for document, field in (
+        (named, "body.stt.credential"),
+        (by_provider, "body.tts"),
+    ):
+        response = client.post("/v1/agents", json=document, headers=tenant.auth)
+        assert response.status_code == 422, response.text
+        assert [e["field"] for e in response.json()["errors"]] == [field]
+
+    for name, provider in (("deepgram-prod", "deepgram"), ("cartesia", "cartesia")):
+        body = {"name": name, "provider": provider, "secret": "s3cret-value"}
+        made = client.post("/v1/credentials", json=body, headers=tenant.auth)
+        assert made.status_code == 201, made.text
+    assert client.post("/v1/agents", json=named, headers=tenant.auth).status_code == 201
+    refused = client.post("/v1/agents", json=by_provider, headers=tenant.auth)
+    assert [e["field"] for e in refused.json()["errors"]] == ["body.tts.fallback[0]"]  # azure
+
+
+def llm_agent(**brain: object) -> dict[str, object]:
+    return {
+        "name": "llm-receptionist",
+        "brain": {
+            "type": "llm",
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "credential": "openai-prod",
+            "prompt": "You are the receptionist of {{company}}.",
+            "variables": {"company": "Acme"},
+            **brain,
+        },
+    }
+
+
+def test_llm_agents_name_stored_credentials_and_bad_ones_are_422_naming_the_field(
+    client: TestClient, new_tenant: Callable[..., Tenant]
+) -> None:
+    tenant = new_tenant()
+    tool = {"type": "http", "name": "lookup", "url": "https://api.acme.test/orders"}
+    created = client.post("/v1/agents", json=llm_agent(tools=[tool]), headers=tenant.auth)
+    assert created.status_code == 201, created.text
+    assert created.json()["document"]["brain"]["credential"] == "openai-prod"
+
+    cases = {
+        "body.brain.provider": llm_agent(provider="mistral"),
+        "body.brain.api_key": llm_agent(credential=None, api_key="sk-secret-value"),
+        "body.brain.api_key_env": llm_agent(credential=None),  # no key at all
+        "body.brain.base_url": llm_agent(base_url="http://10.0.0.5:8000/v1"),
+        "body.brain.tools[0].url": llm_agent(tools=[tool | {"url": "http://127.0.0.1/x"}]),
+        "body.brain.variables": llm_agent(variables={}),
+        "body.brain.llm.api_key": {
+            "name": "flow-with-llm-step",
+            "brain": {
+                "type": "flow",
+                "start": "ask",
+                "llm": {"provider": "openai", "model": "gpt-4o-mini", "api_key": "sk-secret-value"},
+                "nodes": {
+                    "ask": {"say": "Yes?", "llm": {"instructions": "Help."}, "next": "bye"},
+                    "bye": {"say": "Bye.", "action": {"type": "hangup"}},
+                },
+            },
+        },
+    }
+    for field, document in cases.items():
+        response = client.post("/v1/agents", json=document, headers=tenant.auth)
+        assert response.status_code == 422, (field, response.text)
+        assert [e["field"] for e in response.json()["errors"]] == [field], response.text
+        assert "sk-secret-value" not in response.text
+
+    unreachable = llm_agent(base_url="http://model-server.invalid/v1")
+    response = client.post("/v1/agents", json=unreachable, headers=tenant.auth)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["errors"]
+    assert error["field"] == "body.brain.base_url"
+    assert error["message"].startswith("cannot reach http://model-server.invalid/v1")

@@ -1,10 +1,12 @@
 """Property-based fuzz of the API against its own OpenAPI document (schemathesis).
 
-Every operation gets generated requests, valid and invalid, through the real app over
-SQLite, authenticated as a tenant owner (or as the platform admin on ``/v1/tenants``). No
-response may be a 5xx, and each must match the document: a documented status, its content
-type and its schema. Bounded and derandomized, so CI runs the same few thousand requests
-each time; set ``VOXPLANE_FUZZ_EXAMPLES`` (e.g. 500) for a deeper local run.
+Every operation gets generated requests, valid and invalid (schemathesis's positive and
+negative modes), through the real app over SQLite and over PostgreSQL, authenticated as a
+tenant owner (or as the platform admin on ``/v1/tenants``). No response may be a 5xx, each
+must match the document (a documented status, its content type and its schema), and a
+request the document forbids must be refused: request bodies are strict, so "0.5" is not
+coerced to a number nor false to 0. Bounded and derandomized, so CI runs the same few
+thousand requests each time; set ``VOXPLANE_FUZZ_EXAMPLES`` (e.g. 500) for a deeper local run.
 """
 
 from __future__ import annotations
@@ -12,25 +14,31 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import schemathesis
-from conftest import ADMIN_TOKEN, PASSWORD, Tenant, make_settings
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.config._checks import (
+    NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES,
+    NegativeDataRejectionConfig,
+)
 from schemathesis.generation.case import Case
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
     response_schema_conformance,
     status_code_conformance,
 )
 from test_api_agents import EXAMPLE, acme
 
+from conftest import ADMIN_TOKEN, PASSWORD, Tenant, make_settings
 from voxplane.api.app import create_app
 
 EXAMPLES = int(os.environ.get("VOXPLANE_FUZZ_EXAMPLES", "20"))
@@ -39,12 +47,17 @@ CHECKS = [
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
+    negative_data_rejection,  # what the document forbids must be refused, not coerced
 ]
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 # The document only: building an app opens nothing (the platform opens in its lifespan).
 schema = schemathesis.openapi.from_dict(
     create_app(make_settings("sqlite+aiosqlite://", Path("unused"))).openapi()
+)
+# A refusal of negative data may also be a 413: a body over the size limit.
+schema.config.checks.negative_data_rejection = NegativeDataRejectionConfig(
+    expected_statuses=[*NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES, "413"]
 )
 
 
@@ -54,8 +67,8 @@ class Fuzzed:
     owner: dict[str, str]
 
 
-@pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Fuzzed:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def fuzzed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Fuzzed:
     """An app over a migrated SQLite file holding one tenant (with an agent) to fuzz as.
 
     Two apps share the file. The setup app runs in a TestClient, whose own event loop opens
@@ -66,10 +79,15 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Fuzzed:
     exactly as under ``voxplane serve``; nothing is shared across loops but the file.
     """
     data = tmp_path_factory.mktemp("fuzz")
-    setup = make_settings(f"sqlite+aiosqlite:///{data / 'voxplane.db'}", data)
+    url = f"sqlite+aiosqlite:///{data / 'voxplane.db'}"
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_url")
+    setup = make_settings(url, data)
     with TestClient(create_app(setup)) as client:
         limits = {"rate_per_minute": 1_000_000, "rate_burst": 1_000_000}  # never 429 here
-        body = {"name": "fuzz", "email": "owner@fuzz.test", "password": PASSWORD, "limits": limits}
+        name = f"fuzz-{secrets.token_hex(4)}"
+        email = f"owner@{name}.test"
+        body = {"name": name, "email": email, "password": PASSWORD, "limits": limits}
         created = client.post("/v1/tenants", json=body, headers=ADMIN)
         assert created.status_code == 201, created.text
         owner = {"Authorization": f"Bearer {created.json()['api_key']}"}
@@ -87,7 +105,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Fuzzed:
     database=None,
 )
 def test_api_matches_its_openapi_and_never_fails(case: Case, fuzzed: Fuzzed) -> None:
-    admin_route = case.path == "/v1/tenants" or case.path.startswith("/v1/tenants/")
+    admin_route = case.path.startswith(("/v1/tenants", "/v1/users/"))
     headers = ADMIN if admin_route else fuzzed.owner
     case.call_and_validate(headers=headers, checks=CHECKS, app=fuzzed.app)
 

@@ -1,210 +1,43 @@
 """Tenant isolation and roles, walked over every route of the OpenAPI document.
 
 Tenant A makes one of everything; tenant B then tries every route with A's ids, and A's
-own lesser roles try every write. The route list comes from ``/openapi.json``, so a new
-route is walked as soon as it exists, and the walk fails until it knows how to fill the
-route's path parameters (``make_estate``) and, for a write, its body (``BODIES``).
+own lesser roles try every write. The route list comes from ``/openapi.json`` (``walker``),
+so a new route is walked as soon as it exists, and the walk fails until it knows how to
+fill the route's path parameters (``make_estate``) and, for a write, its body (``BODIES``).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ADMIN_TOKEN, PASSWORD, Tenant
 from fastapi.testclient import TestClient
+from receiver import Receiver
 from test_api_agents import acme
+from walker import (
+    BODIES,
+    INVITEE_ONLY,
+    SELF_SERVICE,
+    WRITES,
+    Estate,
+    Headers,
+    bearer,
+    body_for,
+    document_routes,
+    is_platform_admin,
+    like,
+    make_estate,
+    new_number,
+    send,
+    tenant_routes,
+)
 
-from voxplane.store.ids import new_id
-
-EXAMPLE = Path(__file__).parents[2] / "examples" / "agents" / "acme-dental.yaml"
-METHODS = {"get", "put", "post", "patch", "delete"}
-WRITES = {"POST", "PUT", "PATCH", "DELETE"}
-UNAUTHENTICATED = {"/healthz", "/readyz", "/v1/auth/login", "/v1/auth/refresh", "/v1/auth/logout"}
-"""Probes, and the routes that take a password or refresh token instead of a bearer."""
-SELF_SERVICE = {("POST", "/v1/auth/logout-session")}
-"""Allowed to every signed-in user whatever the role: ending one's own session."""
-
-Route = tuple[str, str]
-Headers = dict[str, str]
-
-
-def bearer(token: str) -> Headers:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def is_platform_admin(path: str) -> bool:
-    return path == "/v1/tenants" or path.startswith("/v1/tenants/")
-
-
-def document_routes(client: TestClient) -> list[Route]:
-    paths: dict[str, dict[str, Any]] = client.get("/openapi.json").json()["paths"]
-    return [(m.upper(), path) for path, ops in paths.items() for m in ops if m in METHODS]
-
-
-def tenant_routes(client: TestClient) -> list[Route]:
-    """Every route a tenant credential opens: all but the probes, logins, platform admin."""
-    return [
-        (method, path)
-        for method, path in document_routes(client)
-        if path not in UNAUTHENTICATED and not is_platform_admin(path)
-    ]
-
-
-def new_number() -> str:
-    return f"+1415{secrets.randbelow(10**7):07d}"
-
-
-def a_call(agent_id: str) -> dict[str, Any]:
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
-    return {
-        "agent_id": agent_id,
-        "direction": "simulated",
-        "transport": "simulated",
-        "from_number": "+14155550100",
-        "started_at": start.isoformat(),
-        "ended_at": (start + timedelta(seconds=42)).isoformat(),
-        "end_reason": "caller_hangup",
-        "turns": [
-            {"role": "agent", "text": "Thank you for calling", "start_ms": 0, "end_ms": 900},
-            {"role": "user", "text": "A cleaning, please", "start_ms": 1500, "end_ms": 2600},
-        ],
-        "metrics": [{"turn": 1, "stt_ms": 120, "brain_ms": 4, "tts_ms": 80}],
-    }
-
-
-@dataclass(frozen=True)
-class Estate:
-    """One of everything in a tenant, made through the API."""
-
-    tenant: Tenant
-    ids: dict[str, str]
-    """Path parameter name → the id of this tenant's object of that kind."""
-    member_email: str
-    number: str
-    keys: tuple[str, ...]
-    """Its credential secret and API keys: never to be echoed anywhere."""
-
-    def values(self) -> list[str]:
-        """Every identifier of the estate: none may show up in another tenant's answers."""
-        people = [self.tenant.id, self.tenant.user_id, self.tenant.email, self.member_email]
-        ids = [value for value in self.ids.values() if "_" in value]  # not the version
-        return [*people, *ids, self.number, *self.keys]
-
-
-def make_estate(client: TestClient, tenant: Tenant) -> Estate:
-    def create(path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = client.post(path, json=body, headers=tenant.auth)
-        assert response.status_code == 201, f"{path}: {response.text}"
-        created: dict[str, Any] = response.json()
-        return created
-
-    agent = create("/v1/agents", acme())
-    number = create("/v1/phone-numbers", {"number": new_number(), "agent_id": agent["id"]})
-    secret = f"sk-{secrets.token_hex(12)}"
-    credential = create(
-        "/v1/credentials", {"name": "openai", "provider": "openai", "secret": secret}
-    )
-    key = create("/v1/api-keys", {"name": "ci", "role": "developer"})
-    email = f"dev-{secrets.token_hex(4)}@members.test"
-    member = create("/v1/members", {"email": email, "role": "developer", "password": PASSWORD})
-    call = create("/v1/calls", a_call(agent["id"]))
-    ids = {
-        "agent_id": agent["id"],
-        "version": "1",
-        "number_id": number["id"],
-        "credential_id": credential["id"],
-        "key_id": key["id"],
-        "member_id": member["id"],
-        "call_id": call["id"],
-    }
-    return Estate(tenant, ids, email, number["number"], (secret, key["secret"], tenant.api_key))
-
-
-def fill(path: str, ids: dict[str, str]) -> str:
-    """``path`` with its parameters set from ``ids``; a parameter nobody knows fails."""
-
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in ids:
-            pytest.fail(
-                f"{path}: the isolation walker has no object for path parameter {name!r}; "
-                "add one to make_estate() and its id to Estate.ids"
-            )
-        return ids[name]
-
-    return re.sub(r"\{(\w+)\}", value, path)
-
-
-def like(ids: dict[str, str]) -> dict[str, str]:
-    """Ids of the same shape that name nothing (``agt_…`` → another ``agt_…``)."""
-    return {k: new_id(v.split("_")[0]) if "_" in v else v for k, v in ids.items()}
-
-
-YAML = EXAMPLE.read_bytes()
-Body = Callable[[Estate], dict[str, Any] | bytes | None]
-BODIES: dict[Route, Body] = {
-    # Bodies point at the estate wherever they can refer to something: another tenant
-    # must be refused them; the estate's own viewer must be refused them all the same.
-    ("POST", "/v1/auth/logout-session"): lambda e: None,
-    ("POST", "/v1/members"): lambda e: {"email": e.member_email, "role": "viewer"},
-    ("PATCH", "/v1/members/{member_id}"): lambda e: {"role": "viewer"},
-    ("DELETE", "/v1/members/{member_id}"): lambda e: None,
-    ("POST", "/v1/api-keys"): lambda e: {"name": "walker", "role": "viewer"},
-    ("DELETE", "/v1/api-keys/{key_id}"): lambda e: None,
-    ("POST", "/v1/agents"): lambda e: acme(),
-    ("POST", "/v1/agents/import"): lambda e: YAML,
-    ("PUT", "/v1/agents/{agent_id}"): lambda e: acme(),
-    ("DELETE", "/v1/agents/{agent_id}"): lambda e: None,
-    ("PUT", "/v1/agents/{agent_id}/yaml"): lambda e: YAML,
-    ("POST", "/v1/phone-numbers"): lambda e: {
-        "number": new_number(),
-        "agent_id": e.ids["agent_id"],
-    },
-    ("PATCH", "/v1/phone-numbers/{number_id}"): lambda e: {
-        "agent_id": e.ids["agent_id"],
-        "label": "walker",
-    },
-    ("DELETE", "/v1/phone-numbers/{number_id}"): lambda e: None,
-    ("POST", "/v1/credentials"): lambda e: {
-        "name": f"walker-{secrets.token_hex(3)}",
-        "provider": "openai",
-        "secret": "sk-walker",
-    },
-    ("PUT", "/v1/credentials/{credential_id}"): lambda e: {"secret": "sk-rotated"},
-    ("DELETE", "/v1/credentials/{credential_id}"): lambda e: None,
-    ("POST", "/v1/calls"): lambda e: a_call(e.ids["agent_id"]),
-}
-
-
-def body_for(route: Route, estate: Estate) -> dict[str, Any] | bytes | None:
-    if route not in BODIES:
-        pytest.fail(f"{route}: the isolation walker has no body for this write; add to BODIES")
-    return BODIES[route](estate)
-
-
-def send(
-    client: TestClient,
-    route: Route,
-    headers: Headers,
-    ids: dict[str, str],
-    *,
-    body: dict[str, Any] | bytes | None = None,
-    params: dict[str, str] | None = None,
-) -> Any:
-    method, path = route
-    url = fill(path, ids)
-    if isinstance(body, bytes):
-        headers = {**headers, "content-type": "application/yaml"}
-        return client.request(method, url, content=body, headers=headers, params=params)
-    return client.request(method, url, json=body, headers=headers, params=params)
+from conftest import ADMIN_TOKEN, PASSWORD, Tenant, add_member, make_settings
+from voxplane.settings import Settings
 
 
 def snapshot(client: TestClient, estate: Estate) -> dict[str, Any]:
@@ -232,8 +65,21 @@ def leaks(text: str, estate: Estate) -> list[str]:
 
 
 @pytest.fixture
-def estate(client: TestClient, new_tenant: Callable[..., Tenant]) -> Estate:
-    return make_estate(client, new_tenant())
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """As conftest's, with webhooks allowed to reach the receiver on loopback."""
+    return make_settings(database_url, tmp_path, webhook_allow_private_networks=True)
+
+
+@pytest.fixture(scope="module")
+def hooks() -> Iterator[Receiver]:
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def estate(client: TestClient, new_tenant: Callable[..., Tenant], hooks: Receiver) -> Estate:
+    return make_estate(client, new_tenant(), hooks.url)
 
 
 def test_another_tenant_can_neither_read_list_nor_write(
@@ -291,20 +137,54 @@ def test_foreign_references_are_refused(
         headers=stranger.auth,
     )
     assert routed.status_code == 422, routed.text
-    # Enrolling A's member needs that member's password; a wrong one changes nothing.
-    wrong = {"email": estate.member_email, "role": "viewer", "password": "not-their-password"}
-    enrolled = client.post("/v1/members", json=wrong, headers=stranger.auth)
+
+    # Nobody's password goes through another tenant's admin: not even the right one.
+    body = {"email": estate.member_email, "role": "viewer", "password": PASSWORD}
+    enrolled = client.post("/v1/members", json=body, headers=stranger.auth)
     assert enrolled.status_code == 422, enrolled.text
+    assert enrolled.json()["errors"][0]["field"] == "body.password"
     assert not leaks(enrolled.text, estate)
     login = client.post("/v1/auth/login", json={"email": estate.member_email, "password": PASSWORD})
     assert login.status_code == 200, login.text  # still one tenant: no "which tenant?" now
+
+
+def test_inviting_another_tenants_member_tells_and_changes_nothing(
+    client: TestClient, new_tenant: Callable[..., Tenant], estate: Estate
+) -> None:
+    stranger = new_tenant()
+
+    def invite(email: str) -> Any:
+        response = client.post(
+            "/v1/members", json={"email": email, "role": "viewer"}, headers=stranger.auth
+        )
+        assert response.status_code == 201, response.text
+        return response
+
+    theirs = invite(estate.member_email)
+    nobody = invite(f"nobody-{secrets.token_hex(4)}@nowhere.test")
+    varying = {"id", "email", "token", "created_at", "expires_at"}
+
+    def shape(response: Any) -> dict[str, Any]:
+        return {k: v for k, v in response.json().items() if k not in varying}
+
+    assert theirs.json().keys() == nobody.json().keys()
+    assert shape(theirs) == shape(nobody)
+    assert theirs.headers.keys() == nobody.headers.keys()
+    assert not leaks(theirs.text.replace(estate.member_email, ""), estate)
+    # The link token cannot enrol an existing account: only that user, signed in, can.
+    token = {"token": theirs.json()["token"], "password": "chosen-by-the-stranger"}
+    refused = client.post("/v1/invitations/accept", json=token)
+    assert refused.status_code == 409, refused.text
+    assert not leaks(refused.text, estate)
+    login = client.post("/v1/auth/login", json={"email": estate.member_email, "password": PASSWORD})
+    assert login.status_code == 200, login.text  # still in one tenant only
 
 
 def test_the_platform_admin_api_refuses_tenant_credentials(
     client: TestClient, new_tenant: Callable[..., Tenant], estate: Estate
 ) -> None:
     other = new_tenant()
-    ids = {"tenant_id": other.id}
+    ids = {"tenant_id": other.id, "user_id": other.user_id}
     admin_routes = [r for r in document_routes(client) if is_platform_admin(r[1])]
     assert admin_routes
     bodies: dict[str, dict[str, Any]] = {
@@ -319,6 +199,8 @@ def test_the_platform_admin_api_refuses_tenant_credentials(
             response = send(client, route, headers, ids, body=body)
             assert response.status_code == 401, f"{route}: {response.text}"
     assert client.get("/v1/tenant", headers=other.auth).json()["status"] == "active"
+    login = {"email": other.email, "password": PASSWORD}
+    assert client.post("/v1/auth/login", json=login).status_code == 200  # not disabled
 
 
 def test_every_tenant_route_needs_a_tenant_credential(client: TestClient, estate: Estate) -> None:
@@ -347,10 +229,7 @@ def credential(client: TestClient, owner: Tenant, role: str, kind: str) -> Heade
         made = client.post("/v1/api-keys", json=body, headers=owner.auth)
         assert made.status_code == 201, made.text
         return bearer(made.json()["secret"])
-    email = f"{role}-{secrets.token_hex(4)}@members.test"
-    body = {"email": email, "role": role, "password": PASSWORD}
-    made = client.post("/v1/members", json=body, headers=owner.auth)
-    assert made.status_code == 201, made.text
+    email = add_member(client, owner, role)["email"]
     login = client.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert login.status_code == 200, login.text
     return bearer(login.json()["access_token"])
@@ -369,9 +248,12 @@ def test_a_viewer_reads_but_writes_nothing(client: TestClient, estate: Estate, k
         if route[0] not in WRITES or (kind == "login" and route in SELF_SERVICE):
             continue
         response = send(client, route, viewer, estate.ids, body=body_for(route, estate))
-        assert response.status_code == 403, f"{route}: {response.status_code} {response.text}"
+        refusal = 404 if route in INVITEE_ONLY else 403
+        assert response.status_code == refusal, f"{route}: {response.status_code} {response.text}"
     assert snapshot(client, estate) == before
-    for path in ("/v1/agents", "/v1/phone-numbers", "/v1/calls", "/v1/usage", "/v1/tenant"):
+    reads = ("/v1/agents", "/v1/phone-numbers", "/v1/sip-trunks", "/v1/calls", "/v1/usage")
+    reads += ("/v1/analytics",)
+    for path in (*reads, "/v1/tenant"):
         assert client.get(path, headers=viewer).status_code == 200, path
     assert client.get(f"/v1/agents/{estate.ids['agent_id']}", headers=viewer).status_code == 200
     for path in ("/v1/api-keys", "/v1/members", "/v1/audit-events"):
@@ -397,7 +279,7 @@ def test_each_role_gets_what_it_grants(client: TestClient, estate: Estate, kind:
     # Nothing above one's own rights: not an owner key, not an owner member.
     owner_key = client.post("/v1/api-keys", json={"name": "k", "role": "owner"}, headers=admin)
     assert owner_key.status_code == 403, owner_key.text
-    body = {"email": f"o-{secrets.token_hex(4)}@m.test", "role": "owner", "password": PASSWORD}
+    body = {"email": f"o-{secrets.token_hex(4)}@m.test", "role": "owner"}
     assert client.post("/v1/members", json=body, headers=admin).status_code == 403
 
 

@@ -6,6 +6,7 @@ builds the app with its own ``redis_url``; unique tenant ids keep the Redis keys
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,9 @@ from typing import Any
 import httpx2
 import pytest
 from anyio.from_thread import BlockingPortal
-from conftest import Tenant, make_settings
 from fastapi.testclient import TestClient
 
+from conftest import ADMIN_TOKEN, Tenant, make_settings
 from voxplane.errors import LimitError
 from voxplane.services.platform import Platform
 from voxplane.sessions import BatchingRateLimiter, MemoryRateLimiter, RedisRateLimiter
@@ -24,8 +25,12 @@ from voxplane.settings import Settings
 REDIS = "redis://127.0.0.1:6379/0"
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 PROBLEM = "application/problem+json"
+AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 BACKENDS = pytest.mark.parametrize(
-    "settings", [{}, {"redis_url": REDIS}], ids=["memory", "redis"], indirect=True
+    "settings",
+    [{}, {"redis_url": REDIS, "amqp_url": AMQP}],
+    ids=["memory", "redis-rabbitmq"],
+    indirect=True,
 )
 
 
@@ -88,7 +93,7 @@ def test_a_tenant_over_its_burst_gets_429_and_others_do_not(
     limiter = _platform(client).backends.limiter
     if settings.redis_url is None:
         assert isinstance(limiter, MemoryRateLimiter)
-    else:  # Redis behind in-process batching, which a slow bucket like this one bypasses
+    else:  # Redis behind in-process loans, which a bucket this small never makes
         assert isinstance(limiter, BatchingRateLimiter)
         assert isinstance(limiter.shared, RedisRateLimiter)
         assert limiter.local_decisions == 0
@@ -226,7 +231,7 @@ def test_probes_report_ok_when_every_backend_answers(client: TestClient) -> None
     assert ready.json() == {
         "status": "ready",
         "draining": False,
-        "checks": {"database": "ok", "sessions": "ok"},
+        "checks": {"database": "ok", "sessions": "ok", "events": "ok"},
     }
 
 
@@ -236,14 +241,29 @@ def test_an_unreachable_redis_makes_readyz_503_but_not_healthz(client: TestClien
     assert ready.status_code == 503, ready.text
     body = ready.json()
     assert body["status"] == "unavailable"
-    assert body["checks"] == {"database": "ok", "sessions": "unreachable"}
+    assert body["checks"] == {"database": "ok", "sessions": "unreachable", "events": "ok"}
     assert client.get("/healthz").status_code == 200
 
 
+@pytest.mark.parametrize(
+    "settings", [{"amqp_url": "amqp://guest:guest@127.0.0.1:1/"}], indirect=True
+)
+def test_an_unreachable_event_broker_makes_readyz_503(client: TestClient) -> None:
+    ready = client.get("/readyz")
+    assert ready.status_code == 503, ready.text
+    assert ready.json()["checks"] == {"database": "ok", "sessions": "ok", "events": "unreachable"}
+
+
 def test_password_guessing_is_slowed_per_email(
-    client: TestClient, new_tenant: Callable[..., Tenant]
+    client: TestClient, new_tenant: Callable[..., Tenant], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tenant, other = new_tenant(), new_tenant()
+    # The guesses land in one instant, as a fast guesser's would: a slow machine's argon2
+    # time must not refill the bucket (1 token / 6 s) and let an 11th guess through.
+    limiter = client.app.state.platform.backends.limiter  # type: ignore[attr-defined]
+    assert isinstance(limiter, MemoryRateLimiter)
+    frozen = time.monotonic()
+    monkeypatch.setattr(limiter, "_clock", lambda: frozen)
     attempts = [
         client.post("/v1/auth/login", json={"email": tenant.email, "password": f"guess-{i}"})
         for i in range(11)
@@ -257,3 +277,33 @@ def test_password_guessing_is_slowed_per_email(
     assert client.post("/v1/auth/login", json=right).status_code == 429
     theirs = {"email": other.email, "password": other.password}
     assert client.post("/v1/auth/login", json=theirs).status_code == 200
+
+
+# --- the platform admin --------------------------------------------------------------
+
+ADMIN_RATE = {"default_rate_per_minute": 1, "default_rate_burst": 3}
+"""One token a minute: nothing refills while the test runs, however loaded the machine."""
+
+
+@pytest.mark.parametrize("settings", [ADMIN_RATE], ids=["burst-3"], indirect=True)
+def test_the_platform_admin_api_is_rate_limited(client: TestClient) -> None:
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    answers = [client.get("/v1/tenants", headers=admin) for _ in range(4)]
+    assert [r.status_code for r in answers] == [200, 200, 200, 429]
+    assert [r.headers["RateLimit-Remaining"] for r in answers] == ["2", "1", "0", "0"]
+    assert answers[0].headers["RateLimit-Limit"] == "3"
+    _assert_problem(answers[-1], 429)
+    assert int(answers[-1].headers["Retry-After"]) >= 1
+
+
+def test_guessing_the_platform_admin_token_is_slowed(client: TestClient) -> None:
+    # 30 at once, then 2 a second: bounded attempts reach a 429 unless each took ~0.5 s
+    statuses = []
+    for i in range(200):
+        guess = client.get("/v1/tenants", headers={"Authorization": f"Bearer guess-{i}"})
+        statuses.append(guess.status_code)
+        if guess.status_code != 401:
+            break
+    assert statuses[-1] == 429, statuses
+    assert len(statuses) > 30
+    _assert_problem(guess, 429)

@@ -5,16 +5,36 @@ from __future__ import annotations
 import csv
 import io
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
-from conftest import ADMIN_TOKEN, Tenant
 from fastapi.testclient import TestClient
+from receiver import Receiver
+from walker import (
+    AUDIT_BODIES,
+    AUDITED,
+    BY_INVITEE,
+    NOT_AUDITED,
+    WRITES,
+    Route,
+    bearer,
+    body_for,
+    document_routes,
+    is_platform_admin,
+    make_estate,
+    send,
+)
 
+from conftest import ADMIN_TOKEN, PASSWORD, Tenant, add_member, make_settings
 from voxplane.errors import LimitError
+from voxplane.services.outbound import OutboundDial, OutboundDialer
+from voxplane.settings import Settings
+from voxplane.store.ids import new_id
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "agents" / "acme-dental.yaml"
 
@@ -133,6 +153,11 @@ def test_call_records_are_checked(client: TestClient, new_tenant: Callable[..., 
     )
     assert no_version.status_code == 422
     assert no_version.json()["errors"][0]["field"] == "agent_version"
+    negative = client.post(
+        "/v1/calls", json=_call(agent_id, start, false_starts=-1), headers=a.auth
+    )
+    assert negative.status_code == 422
+    assert negative.json()["errors"][0]["field"] == "body.false_starts"
     assert client.get("/v1/calls", headers=a.auth).json()["items"] == []
 
 
@@ -174,31 +199,120 @@ def test_usage_adds_up_per_day_and_exports_csv(
     assert backwards.status_code == 422
 
 
+def _walk_order(route: Route) -> tuple[int, bool, str]:
+    """Creates, then updates, then deletes; the agent last (numbers route to it)."""
+    method, path = route
+    return ({"POST": 0, "PUT": 1, "PATCH": 1, "DELETE": 2}[method], "/agents" in path, path)
+
+
+def _events(client: TestClient, auth: dict[str, str], action: str) -> list[dict[str, Any]]:
+    page = client.get("/v1/audit-events", params={"action": action}, headers=auth)
+    assert page.status_code == 200, page.text
+    events: list[dict[str, Any]] = page.json()["items"]
+    return events
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """As conftest's, with webhooks allowed to reach the receiver on loopback."""
+    return make_settings(database_url, tmp_path, webhook_allow_private_networks=True)
+
+
+@pytest.fixture(scope="module")
+def hooks() -> Iterator[Receiver]:
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
 def test_every_mutation_is_audited_with_actor_and_request(
-    client: TestClient, new_tenant: Callable[..., Tenant]
+    client: TestClient, new_tenant: Callable[..., Tenant], hooks: Receiver
 ) -> None:
-    tenant = new_tenant()
-    agent_id = _agent(client, tenant)
-    response = client.put(
-        f"/v1/agents/{agent_id}",
-        json=yaml.safe_load(EXAMPLE.read_text()),
-        headers={**tenant.auth, "X-Request-ID": "req-audit-1"},
-    )
-    assert response.status_code == 200
-    events = client.get("/v1/audit-events", headers=tenant.auth).json()["items"]
-    actions = [e["action"] for e in events]
-    assert actions[:2] == ["agent.update", "agent.create"]
-    assert {"tenant.create", "api_key.create"} <= set(actions)
-    update = events[0]
-    assert update["target_id"] == agent_id
-    assert update["actor_type"] == "api_key"
-    assert update["request_id"] == "req-audit-1"
-    assert update["details"] == {"version": 2}
-    only = client.get("/v1/audit-events?action=agent.create", headers=tenant.auth).json()["items"]
-    assert [e["action"] for e in only] == ["agent.create"]
+    """Every write of the OpenAPI document, performed for real, leaves one audit event
+    naming its action, its object, the credential that made it and the request id."""
+    estate = make_estate(client, new_tenant(), hooks.url)
+    # Placing a call needs a dialer (the SIP endpoint in serve): a scripted one answers here.
+    platform = client.app.state.platform  # type: ignore[attr-defined]
+    platform.outbound.dialer = ScriptedDialer()
+    other = new_tenant()  # what the platform admin's writes change
+    disabled = add_member(client, other, "viewer")  # the user the platform admin disables
+    keys = client.get("/v1/api-keys", headers=estate.tenant.auth).json()["items"]
+    me = next(k["id"] for k in keys if estate.tenant.api_key.startswith(k["prefix"]))
+    writes = [r for r in document_routes(client) if r[0] in WRITES]
+    unknown = [r for r in writes if r not in AUDITED | NOT_AUDITED | BY_INVITEE]
+    assert not unknown, f"writes without an audit rule: {unknown}; add them to walker.AUDITED"
+
+    walked = [r for r in sorted(writes, key=_walk_order) if r in AUDITED]
+    for route in walked:
+        action, target = AUDITED[route]
+        request_id = f"req-{secrets.token_hex(6)}"
+        platform = is_platform_admin(route[1])
+        auth = bearer(ADMIN_TOKEN) if platform else estate.tenant.auth
+        ids = {"tenant_id": other.id, "user_id": disabled["user_id"]} if platform else estate.ids
+        body = AUDIT_BODIES[route](estate) if route in AUDIT_BODIES else body_for(route, estate)
+        reply = send(client, route, {**auth, "X-Request-ID": request_id}, ids, body=body)
+        assert reply.status_code in {200, 201, 202, 204}, f"{route}: {reply.text}"
+        answer = reply.json() if reply.content else {}
+        log = estate.tenant.auth
+        if platform:  # the event is in the log of the tenant it changed
+            log = bearer(answer["api_key"]) if "api_key" in answer else other.auth
+        expected = target(estate if not platform else replace(estate, ids=ids), answer)
+        # the platform admin's events carry no request id yet: found by their target
+        mine = [
+            e
+            for e in _events(client, log, action)
+            if (e["target_id"] == expected if platform else e["request_id"] == request_id)
+        ]
+        assert len(mine) == 1, f"{route}: {len(mine)} '{action}' events for its request"
+        event = mine[0]
+        assert event["target_id"] == expected, f"{route}: {event}"
+        actor = ("platform", None) if platform else ("api_key", me)
+        assert event["actor_type"] == actor[0], f"{route}: {event}"
+        if actor[1] is not None:
+            assert event["actor_id"] == actor[1], f"{route}: {event}"
+    assert len(walked) == len(writes) - len(NOT_AUDITED) - len(BY_INVITEE)
+    _invitee_writes_are_audited(client, estate.tenant, other)
+
     # Append-only: the API has no way to change or remove an event.
     paths = client.get("/openapi.json").json()["paths"]
     assert set(paths["/v1/audit-events"]) == {"get"}
+
+
+class ScriptedDialer(OutboundDialer):
+    """Takes every call it is asked to place and names it, dialling nothing."""
+
+    async def dial(self, request: OutboundDial) -> str:
+        return new_id("cal")
+
+
+def _invitee_writes_are_audited(client: TestClient, tenant: Tenant, other: Tenant) -> None:
+    """Accepting an invitation, as a new account (link token) or signed in as an existing
+    one, is the invitee's own write: one event, by that user, with the request id."""
+    newcomer = f"new-{secrets.token_hex(4)}@invitee.test"
+    existing = add_member(client, other, "viewer")["email"]
+    signed = client.post("/v1/auth/login", json={"email": existing, "password": PASSWORD})
+    assert signed.status_code == 200, signed.text
+    session = bearer(signed.json()["access_token"])
+    for route, email in (
+        (("POST", "/v1/invitations/accept"), newcomer),
+        (("POST", "/v1/invitations/{invitation_id}/accept"), existing),
+    ):
+        invited = client.post("/v1/members", json={"email": email, "role": "viewer"},
+                              headers=tenant.auth)  # fmt: skip
+        assert invited.status_code == 201, invited.text
+        invitation = invited.json()
+        request_id = f"req-{secrets.token_hex(6)}"
+        token_body = {"token": invitation["token"], "password": PASSWORD}
+        body = token_body if "{" not in route[1] else None
+        headers = {**(session if body is None else {}), "X-Request-ID": request_id}
+        reply = send(client, route, headers, {"invitation_id": invitation["id"]}, body=body)
+        assert reply.status_code == 200, f"{route}: {reply.text}"
+        members = client.get("/v1/members", headers=tenant.auth, params={"limit": 200})
+        (member,) = [m for m in members.json()["items"] if m["email"] == email]
+        mine = [e for e in _events(client, tenant.auth, BY_INVITEE[route])
+                if e["request_id"] == request_id]  # fmt: skip
+        assert len(mine) == 1, f"{route}: {mine}"
+        assert (mine[0]["target_id"], mine[0]["actor_type"]) == (member["id"], "user"), mine
 
 
 def test_platform_admin_sets_limits_and_the_tenant_sees_them(
@@ -263,3 +377,26 @@ def test_admission_stops_when_the_months_call_minutes_are_used(
         assert error.retry_after_s > 0
     else:
         raise AssertionError("a tenant past its monthly minutes was admitted")
+
+
+def test_a_call_record_keeps_provider_errors_and_barge_in_counters(
+    client: TestClient, new_tenant: Callable[..., Tenant]
+) -> None:
+    tenant = new_tenant()
+    agent_id = _agent(client, tenant)
+    started = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    counters = {"soft_barge_ins": 3, "resumed_after_backchannel": 2}
+    body = _call(agent_id, started, provider_errors={"stt": 2, "tts": 1}, **counters)
+    made = client.post("/v1/calls", json=body, headers=tenant.auth)
+    assert made.status_code == 201, made.text
+    call = client.get(f"/v1/calls/{made.json()['id']}", headers=tenant.auth).json()
+    assert call["provider_errors"] == {"stt": 2, "tts": 1}
+    assert {k: call[k] for k in counters} == counters
+    plain = client.post("/v1/calls", json=_call(agent_id, started), headers=tenant.auth).json()
+    assert (plain["provider_errors"], plain["soft_barge_ins"]) == ({}, 0)
+    for bad in ({"llm": 1}, {"stt": -1}, {"stt": 2**40}):
+        refused = client.post(
+            "/v1/calls", json=_call(agent_id, started, provider_errors=bad), headers=tenant.auth
+        )
+        assert refused.status_code == 422, (bad, refused.text)
+        assert "provider_errors" in refused.text

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ADMIN_TOKEN, PASSWORD, Tenant
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from conftest import ADMIN_TOKEN, PASSWORD, Tenant
 from voxplane.observability.logs import configure_logging
 from voxplane.services.platform import Platform
 from voxplane.store.models import Credential

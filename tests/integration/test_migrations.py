@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import _pg
-from sqlalchemy import Column, Date, Integer, MetaData, String, inspect
+from sqlalchemy import Column, Date, Integer, MetaData, String, insert, inspect, text
 from sqlalchemy.engine import Connection
 
+from conftest import _pg
 from voxplane.cli.main import main
 from voxplane.store import migrate
 from voxplane.store.db import Database
@@ -178,3 +178,44 @@ def test_db_command_on_an_unreachable_database_is_a_clean_error(
     url = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
     assert main(["db", "upgrade", "--database-url", url, "--data-dir", str(tmp_path)]) == 2
     assert capsys.readouterr().err == "voxplane: error: the database is unreachable\n"
+
+
+def test_0002_binds_existing_api_keys_to_their_member(fresh_url: str) -> None:
+    """Keys made before 0002 act for the member who made them, through keys made with keys,
+    and a tenant's platform-made owner key for its first owner; so they cannot outlive
+    that member's rights once upgraded."""
+    tables = Base.metadata.tables
+    limits = {"rate_per_minute": 1, "rate_burst": 1, "max_concurrent_calls": 1}
+    rows: list[tuple[str, list[dict[str, Any]]]] = [
+        ("tenants", [{"id": "ten_1", "name": "t", **limits}]),
+        ("users", [{"id": f"usr_{n}", "email": f"{n}@t.test", "password_hash": "x"} for n in "12"]),
+        (
+            "memberships",
+            [{"id": f"mem_{n}", "tenant_id": "ten_1", "user_id": f"usr_{n}", "role": "owner"}
+             for n in "12"],
+        ),
+        (
+            "api_keys",
+            [{"id": key, "tenant_id": "ten_1", "name": key, "prefix": key, "digest": key,
+              "role": "owner", "scopes": [], "created_by": maker}
+             for key, maker in (("key_boot", "platform"), ("key_a", "usr_2"),
+                                ("key_b", "key_a"), ("key_c", "key_b"))],
+        ),
+    ]  # fmt: skip
+
+    async def scenario() -> dict[str, str | None]:
+        database = Database(fresh_url)
+        try:
+            await migrate.upgrade(database, "0001")
+            async with database.connection(begin=True) as connection:
+                for table, values in rows:
+                    await connection.execute(insert(tables[table]).values(values))
+            await migrate.upgrade(database)
+            async with database.connection() as connection:
+                found = await connection.execute(text("SELECT id, user_id FROM api_keys"))
+                return {key: user for key, user in found.all()}  # noqa: C416
+        finally:
+            await database.aclose()
+
+    bound = asyncio.run(scenario())
+    assert bound == {"key_boot": "usr_1", "key_a": "usr_2", "key_b": "usr_2", "key_c": "usr_2"}

@@ -114,7 +114,7 @@ def call_row(tenant_id: str, agent_id: str, started_at: datetime, **more: Any) -
         tenant_id=tenant_id,
         agent_id=agent_id,
         agent_version=1,
-        transport="twilio",
+        transport=fields.pop("transport", "twilio"),
         started_at=started_at,
         ended_at=started_at + timedelta(seconds=30),
         duration_s=30.0,
@@ -487,6 +487,7 @@ def test_call_filters_select_exactly_the_matching_calls(database_url: str) -> No
                     T0 + timedelta(minutes=i),
                     direction=("inbound", "outbound", "inbound")[i % 3],
                     end_reason=("hangup", "error")[i // 5],
+                    transport=("sip", "webrtc", "twilio", "webrtc")[i % 4],
                 )
                 for i in range(10)
             ]
@@ -510,6 +511,9 @@ def test_call_filters_select_exactly_the_matching_calls(database_url: str) -> No
         )
         assert await ids(CallFilter(end_reason="error")) == expect(
             lambda c: c.end_reason == "error"
+        )
+        assert await ids(CallFilter(transport="webrtc")) == expect(
+            lambda c: c.transport == "webrtc"
         )
         assert await ids(CallFilter(started_after=cut)) == expect(lambda c: c.started_at >= cut)
         assert await ids(CallFilter(started_before=cut)) == expect(lambda c: c.started_at < cut)

@@ -1,64 +1,108 @@
-"""``voxplane talk --server``: the call lands in the calls API, pointing at its version."""
+"""``voxplane talk --server``: the call lands in the calls API, pointing at its version.
+
+The recording test runs the real command (real local models, a real ``voxplane serve``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+import json
+import os
+import re
+import signal
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import numpy as np
 import pytest
-from conftest import Tenant
-from fastapi.testclient import TestClient
+from test_serve import VOXPLANE, free_port, wait_ready
 
 from voxplane.agents.loader import load_agent_file
 from voxplane.cli.main import main
 from voxplane.cli.record import CallRecorder
-from voxplane.pipeline.records import CallResult, TurnMetrics, TurnRecord, result_document
+from voxplane.media.wav import decode_wav, encode_wav
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "agents" / "acme-dental.yaml"
+FSDD = Path(__file__).resolve().parents[3] / "shared" / "audio" / "fsdd"
 
 
-def _result() -> CallResult:
-    metrics = TurnMetrics(turn=1, speech_end=1.0, endpoint=1.3, stt_final=1.4)
-    metrics.brain_first_text, metrics.tts_first_audio, metrics.first_frame_out = 1.4, 1.45, 1.5
-    return CallResult(
-        ended_by="agent_hangup",
-        turns=[
-            TurnRecord("agent", "Thank you for calling.", 0, 1500),
-            TurnRecord("user", "I'd like a cleaning.", 2000, 3500),
-        ],
-        metrics=[metrics],
-        caller_audio_ms=1500.0,
-        stt_audio_ms=1500.0,
-        tts_characters=22,
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A real ``voxplane serve`` on embedded defaults, and an owner API key of its tenant."""
+    port, data = free_port(), tmp_path / "data"
+    process = subprocess.Popen(
+        [*VOXPLANE, "serve", "--port", str(port), "--sip-port", "0", "--data-dir", str(data)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "VOXPLANE_DRAIN_DELAY_S": "0"},
     )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process)
+        made = subprocess.run(
+            [*VOXPLANE, "admin", "bootstrap", "--tenant", "acme", "--email", "o@acme.test",
+             "--password", "a long secret", "--data-dir", str(data)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        yield url, json.loads(made.stdout)["api_key"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
 
 
-def test_recorded_call_reads_back_in_the_talk_json_shape(
-    client: TestClient, new_tenant: Callable[..., Tenant]
+def _digits(fsdd: Path, names: list[str], out: Path) -> Path:
+    """FSDD recordings of one speaker joined by 0.3 s pauses: one caller turn."""
+    pause = np.zeros(2400, dtype=np.int16)  # 8 kHz
+    parts: list[np.ndarray] = []
+    for name in names:
+        samples, rate = decode_wav((fsdd / f"{name}.wav").read_bytes())
+        assert rate == 8000
+        parts += [samples, pause]
+    out.write_bytes(encode_wav([np.concatenate(parts)], 8000))
+    return out
+
+
+@pytest.mark.models
+def test_talk_records_the_call_on_a_real_server(
+    server: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    tenant = new_tenant()
-    client.headers.update(tenant.auth)
-    recorder = CallRecorder(client)
-    agent = load_agent_file(EXAMPLE)
-    result = _result()
-    started = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+    url, api_key = server
+    if not FSDD.is_dir():
+        pytest.fail(f"{FSDD} is missing: this test needs ../shared/audio/fsdd")
+    turn = _digits(FSDD, ["4_jackson_0", "2_jackson_1", "7_jackson_0"], tmp_path / "turn.wav")
+    out = tmp_path / "call.json"
+    argv = ["talk", "--agent", str(EXAMPLE), "--input", str(turn), "--phone", "--json", str(out)]
 
-    call_id = recorder.record(agent, result, started, started + timedelta(seconds=42))
-    call = client.get(f"/v1/calls/{call_id}").json()
-    document = result_document(agent.name, result)
+    assert main([*argv, "--server", url, "--api-key", api_key]) == 0
+
+    recorded = re.search(r"recorded as (\S+) on ", capsys.readouterr().err)
+    assert recorded is not None
+    auth = {"Authorization": f"Bearer {api_key}"}
+    call = httpx.get(f"{url}/v1/calls/{recorded.group(1)}", headers=auth).json()
+    document = json.loads(out.read_text())  # what talk itself reports
     assert call["turns"] == document["turns"]
     assert call["metrics"] == document["metrics"]
-    assert call["end_reason"] == "agent_hangup"
-    assert call["duration_s"] == pytest.approx(42.0)
+    counters = ("false_starts", "held_turns", "provider_errors", "soft_barge_ins")
+    assert [call[k] for k in counters] == [document[k] for k in counters]
+    assert call["end_reason"] == document["ended_by"] == "caller_hangup"
+    roles = [t["role"] for t in call["turns"]]
+    assert roles[0] == roles[-1] == "agent"  # the greeting, and an answer to the caller
+    heard = [t["text"] for t in call["turns"] if t["role"] == "user"]
+    assert heard and all(text.strip() for text in heard)  # the digits, as Whisper heard them
     assert call["agent_version"] == 1
+    assert call["duration_s"] > 0
+    listed = httpx.get(f"{url}/v1/calls", headers=auth).json()["items"]
+    assert [c["id"] for c in listed] == [call["id"]]
 
     # The same document again: same version. A changed document: a new version.
-    assert recorder.agent_version(agent) == (call["agent_id"], 1)
-    changed = agent.model_copy(update={"description": "changed"})
-    assert recorder.agent_version(changed) == (call["agent_id"], 2)
-    listed = client.get("/v1/calls").json()["items"]
-    assert [c["id"] for c in listed] == [call_id]
+    recorder = CallRecorder.connect(url, api_key)
+    try:
+        agent = load_agent_file(EXAMPLE)
+        assert recorder.agent_version(agent) == (call["agent_id"], 1)
+        changed = agent.model_copy(update={"description": "changed"})
+        assert recorder.agent_version(changed) == (call["agent_id"], 2)
+    finally:
+        recorder.close()
 
 
 def test_talk_with_server_but_no_key_is_one_line_error(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from voxplane.runtime.local import LocalModels
+from voxplane.runtime.factory import LocalModels
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FSDD = REPO_ROOT.parent / "shared" / "audio" / "fsdd"

@@ -11,7 +11,8 @@ from pathlib import Path
 from voxplane.agents.loader import load_agent_file
 from voxplane.media.wav import decode_wav
 from voxplane.pipeline.records import CallResult
-from voxplane.runtime.local import LocalModels, run_call
+from voxplane.runtime.factory import LocalModels
+from voxplane.runtime.local import run_call
 from voxplane.testing.clock import run_virtual
 from voxplane.transports.simulated import CallerTurn, SimulatedCaller
 

@@ -20,7 +20,7 @@ from voxplane.providers.flow.slots import extract_digits
 from voxplane.providers.flow.text import normalize
 from voxplane.providers.piper import PiperTTS
 from voxplane.providers.whisper import WhisperSTT
-from voxplane.runtime.local import LocalModels
+from voxplane.runtime.factory import LocalModels
 
 
 def _utterance(fsdd: Path, digits: str, rng: random.Random) -> Pcm16:

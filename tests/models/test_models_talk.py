@@ -33,7 +33,19 @@ def test_talk_writes_the_documented_json_and_a_stereo_recording(
     printed = capsys.readouterr().out
     assert "transcript" in printed and "voice-to-voice" in printed
     result = json.loads(out_json.read_text())
-    assert set(result) == {"agent", "ended_by", "turns", "metrics"}
+    assert set(result) == {
+        "agent",
+        "ended_by",
+        "false_starts",
+        "held_turns",
+        "provider_errors",
+        "soft_barge_ins",
+        "resumed_after_backchannel",
+        "turns",
+        "metrics",
+    }
+    assert (result["false_starts"], result["held_turns"]) == (0, 0)
+    assert result["provider_errors"] == {}
     assert result["agent"] == "acme-dental" and result["ended_by"] == "caller_hangup"
     roles = [t["role"] for t in result["turns"]]
     assert roles == ["agent", "user", "agent"]

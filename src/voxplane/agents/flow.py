@@ -18,6 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from voxplane.agents.llm_model import LlmModel, key_problem
+
 GatherType = Literal["digits", "yes_no", "name", "date", "time", "free_text"]
 
 # Short codes that reach emergency services somewhere in the world. An AI agent never
@@ -64,17 +66,27 @@ class Condition(_Strict):
 
 
 class Transition(_Strict):
-    """Go to node ``to`` when ``intent`` matched the caller's words, or ``when`` holds."""
+    """Go to node ``to`` when ``intent`` matched the caller's words, the caller pressed
+    ``key`` ("press 1"), or ``when`` holds."""
 
     intent: str | None = None
+    key: str | None = Field(default=None, pattern=r"^[0-9*#A-D]$")
+    """A keypad key that takes this transition, alone or besides ``intent``."""
     when: Condition | None = None
     to: str
 
     @model_validator(mode="after")
     def _one_trigger(self) -> Transition:
-        if (self.intent is None) == (self.when is None):
-            raise ValueError("a transition needs exactly one of 'intent' or 'when'")
+        if (self.intent is None and self.key is None) == (self.when is None):
+            raise ValueError(
+                "a transition needs exactly one of 'intent' or 'when' ('key' goes with intent)"
+            )
         return self
+
+    @property
+    def waits(self) -> bool:
+        """Taken by what the caller says or presses (not by a slot's value)."""
+        return self.intent is not None or self.key is not None
 
 
 class Gather(_Strict):
@@ -128,11 +140,22 @@ class Action(_Strict):
         return self
 
 
+class LlmStep(_Strict):
+    """A free-form step the flow hands to its LLM (``brain.llm``): the model talks with
+    the caller under ``instructions`` until it calls ``step_done`` (or ``max_turns``
+    caller turns have passed); the flow then goes on to the node's ``next``."""
+
+    instructions: str = Field(min_length=1, max_length=5000)
+    max_turns: int = Field(6, ge=1, le=50)
+
+
 class Node(_Strict):
     """One step of the conversation."""
 
     say: str | None = None
     gather: Gather | None = None
+    llm: LlmStep | None = None
+    """This step is a conversation with the flow's LLM (instead of a gather)."""
     transitions: tuple[Transition, ...] = ()
     next: str | None = None
     """Where to go after the gather; without a gather, right away (or, when the node has
@@ -141,10 +164,14 @@ class Node(_Strict):
 
     @model_validator(mode="after")
     def _shape(self) -> Node:
-        if self.say is None and self.gather is None and self.action is None:
-            raise ValueError("a node needs at least one of 'say', 'gather' or 'action'")
-        if self.action is not None and (self.gather or self.transitions or self.next):
-            raise ValueError("a node with an 'action' ends the call: no gather/transitions/next")
+        if self.say is None and self.gather is None and self.action is None and not self.llm:
+            raise ValueError("a node needs at least one of 'say', 'gather', 'llm' or 'action'")
+        if self.action is not None and (self.gather or self.transitions or self.next or self.llm):
+            raise ValueError(
+                "a node with an 'action' ends the call: no gather/llm/transitions/next"
+            )
+        if self.llm is not None and (self.gather or self.transitions or not self.next):
+            raise ValueError("an 'llm' step needs 'next' and takes no gather or transitions")
         return self
 
 
@@ -185,6 +212,8 @@ class FlowConfig(_Strict):
     faq_min_score: float = Field(default=1.2, ge=0.0)
     """Minimum BM25 score for an FAQ answer; below it the question is not answered."""
     messages: Messages = Messages()
+    llm: LlmModel | None = None
+    """The model that nodes with an ``llm`` step talk through."""
 
     @field_validator("global_", mode="after")
     @classmethod
@@ -197,6 +226,7 @@ class FlowConfig(_Strict):
     @model_validator(mode="after")
     def _check_graph(self) -> FlowConfig:
         errors = [*_check_references(self), *_check_slots(self), *_check_shape(self)]
+        errors += _check_llm(self)
         if not errors:
             errors = list(_check_reachable(self))
         if errors:
@@ -303,6 +333,16 @@ def _check_condition(path: str, when: Condition, config: FlowConfig) -> Iterator
         yield f"{path}.equals: {when.equals!r} is not one of the choices of {when.slot!r}"
 
 
+def _check_llm(config: FlowConfig) -> list[str]:
+    steps = [name for name, node in config.nodes.items() if node.llm is not None]
+    if config.llm is None:
+        return [
+            f"brain.nodes.{name}.llm: an llm step needs the flow's 'llm' model" for name in steps
+        ]
+    problem = key_problem(config.llm, "brain.llm")
+    return [problem] if problem else []
+
+
 def _check_shape(config: FlowConfig) -> Iterator[str]:
     seen: dict[str, int] = {}
     for i, entry in enumerate(config.faq):
@@ -315,12 +355,17 @@ def _check_shape(config: FlowConfig) -> Iterator[str]:
     ]:
         keys: dict[tuple[str | None, str | None, str | None], int] = {}
         for i, t in enumerate(transitions):
-            key = (t.intent, t.when.slot if t.when else None, t.when.equals if t.when else None)
+            key = (
+                t.intent or t.key,
+                t.when.slot if t.when else None,
+                t.when.equals if t.when else None,
+            )
             if key in keys:
                 yield f"{path}[{i}]: duplicate of {path}[{keys[key]}]"
             keys.setdefault(key, i)
     for name, node in config.nodes.items():
-        waits = node.gather is not None or any(t.intent for t in node.transitions)
+        waits = node.gather is not None or node.llm is not None
+        waits = waits or any(t.waits for t in node.transitions)
         if node.gather and not node.next and not any(t.when for t in node.transitions):
             yield f"brain.nodes.{name}: a gather needs 'next' or 'when' transitions"
         if not waits and node.action is None and not node.next and not node.transitions:
@@ -333,7 +378,7 @@ def _check_chain_loops(config: FlowConfig) -> Iterator[str]:
     for start, node in config.nodes.items():
         seen = {start}
         current = node
-        while not current.gather and not any(t.intent for t in current.transitions):
+        while not current.gather and not any(t.waits for t in current.transitions):
             if current.next is None or current.transitions:
                 break
             if current.next in seen or current.next not in config.nodes:

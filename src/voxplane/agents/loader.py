@@ -85,8 +85,27 @@ def field_problems(errors: Sequence[Any], root: Loc = ()) -> list[tuple[Loc, str
             if named:
                 problems.append(((*root, *_parse_loc(named[1])), named[2]))
             else:
-                problems.append((loc, text + _got(item)))
+                problems.append((_untagged(loc), text + _got(item)))
     return problems
+
+
+_UNION_TAGS = frozenset(
+    {"flow", "llm", "scripted", "http", "end_call", "transfer_call", "send_dtmf"}
+)
+"""``type:`` values of the document's tagged unions, which pydantic puts in error paths
+(``brain.llm.provider``); the document has no such key, so the path drops them."""
+
+
+def _untagged(loc: Loc) -> Loc:
+    return tuple(
+        part
+        for index, part in enumerate(loc)
+        if not (
+            part in _UNION_TAGS
+            and index > 0
+            and (loc[index - 1] == "brain" or isinstance(loc[index - 1], int))
+        )
+    )
 
 
 _NAMED_FIELD = re.compile(r"^([A-Za-z_][\w]*(?:\.[\w-]+|\[\d+\])+): (.*)$")

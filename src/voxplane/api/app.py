@@ -11,19 +11,25 @@ from fastapi import APIRouter, Depends, FastAPI
 from voxplane import __version__
 from voxplane.api import problems
 from voxplane.api.deps import storable_params
-from voxplane.api.middleware import RequestMiddleware
+from voxplane.api.middleware import PageCallsCors, RequestMiddleware
 from voxplane.api.routes import (
     agents,
+    analytics,
     audit,
     auth,
     calls,
     credentials,
     health,
+    invitations,
     keys,
     members,
     numbers,
     tenants,
+    trunks,
     usage,
+    users,
+    webhooks,
+    webrtc,
 )
 from voxplane.services.platform import Platform, open_platform
 from voxplane.settings import Settings
@@ -65,14 +71,22 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json",
         lifespan=lifespan,
+        # One span per request, made by our middleware (it also puts the trace id in the
+        # access log); FastAPI's own would be a second server span for the same request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.platform = platform
     app.state.draining = False
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(storable_params)])
-    for module in (tenants, auth, members, keys, agents, numbers, credentials, calls, usage, audit):
+    for module in (
+        tenants, users, auth, members, invitations, keys, agents, numbers, trunks,
+        credentials, calls, usage, analytics, audit, webrtc, webhooks,
+    ):  # fmt: skip
         v1.include_router(module.router)
+    v1.include_router(webrtc.keys)
     app.include_router(health.router)
     app.include_router(v1)
     problems.install(app)
+    app.add_middleware(PageCallsCors)
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

@@ -30,7 +30,7 @@ def _address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _bearer(request: Request) -> str:
+def bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip() or len(value) > 4096:
@@ -42,18 +42,35 @@ async def get_principal(request: Request, response: Response, platform: Platform
     """Authenticate, then charge the tenant's and the key's request buckets."""
     client = _address(request)
     rid: str | None = request.state.request_id if hasattr(request.state, "request_id") else None
-    caller = await platform.auth.authenticate(_bearer(request), ip=client, request_id=rid)
+    caller = await platform.auth.authenticate(bearer(request), ip=client, request_id=rid)
     principal = caller.principal
     request.state.tenant_id = principal.tenant_id  # scope["state"]: the access log reads it
     bind(tenant_id=principal.tenant_id)
 
-    per_minute, burst = caller.tenant_rate
+    await charge_tenant(
+        request, response, platform, principal, caller.tenant_rate, key_rate=caller.key_rate
+    )
+    return principal
+
+
+async def charge_tenant(
+    request: Request,
+    response: Response,
+    platform: Platform,
+    principal: Principal,
+    tenant_rate: tuple[int, int],
+    *,
+    key_rate: int | None = None,
+) -> None:
+    """Charge the tenant's request bucket (and the key's, with ``key_rate``): the
+    ``RateLimit-*`` headers, or :class:`LimitError` when one is empty."""
+    per_minute, burst = tenant_rate
     started = time.perf_counter()
     limiter = platform.backends.limiter
     decision = await limiter.hit(f"tenant:{principal.tenant_id}", Rate(per_minute, 60.0, burst))
-    if decision.allowed and caller.key_rate is not None and principal.actor_id is not None:
-        key_rate = Rate(caller.key_rate, 60.0, max(1, min(burst, caller.key_rate)))
-        key_decision = await limiter.hit(f"key:{principal.actor_id}", key_rate)
+    if decision.allowed and key_rate is not None and principal.actor_id is not None:
+        rate = Rate(key_rate, 60.0, max(1, min(burst, key_rate)))
+        key_decision = await limiter.hit(f"key:{principal.actor_id}", rate)
         decision = key_decision if not key_decision.allowed else _tighter(decision, key_decision)
     elapsed_ms = 1000 * (time.perf_counter() - started)
 
@@ -63,7 +80,6 @@ async def get_principal(request: Request, response: Response, platform: Platform
     if not decision.allowed:
         raise LimitError("request rate limit exceeded", retry_after_s=decision.retry_after_s)
     response.headers.update(headers)
-    return principal
 
 
 def _tighter(a: Decision, b: Decision) -> Decision:
@@ -82,19 +98,21 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 LOGIN_RATE = Rate(10, 60.0, 10)
-"""Password attempts per email address: slows guessing down to ten a minute."""
+"""Password attempts per email address, and acceptances per invitation token: ten a minute."""
 ANONYMOUS_RATE = Rate(120, 60.0, 30)
-"""Unauthenticated auth requests (login, refresh, logout) per client address."""
+"""Unauthenticated requests (login, refresh, logout, invitation acceptance, wrong platform
+admin tokens) per client address."""
 
 
 async def throttle_anonymous(
-    request: Request, platform: Platform, email: str | None = None
+    request: Request, platform: Platform, secret_for: str | None = None
 ) -> None:
-    """Rate-limit the routes that take no bearer credential, by address and by email."""
+    """Rate-limit the routes that take no bearer credential, by address, and by what a
+    guess is aimed at (``login:<email>``, ``invite:<token digest>``) like a password."""
     limiter = platform.backends.limiter
     checks = [(f"anon:{_address(request) or 'unknown'}", ANONYMOUS_RATE)]
-    if email is not None:
-        checks.append((f"login:{email}", LOGIN_RATE))
+    if secret_for is not None:
+        checks.append((secret_for, LOGIN_RATE))
     for key, rate in checks:
         decision = await limiter.hit(key, rate)
         if not decision.allowed:
@@ -102,14 +120,30 @@ async def throttle_anonymous(
             raise LimitError("too many attempts; slow down", retry_after_s=decision.retry_after_s)
 
 
-async def require_platform_admin(request: Request, platform: PlatformDep) -> None:
-    """The platform admin's bearer token (``VOXPLANE_ADMIN_TOKEN``), compared in constant time."""
+async def require_platform_admin(
+    request: Request, response: Response, platform: PlatformDep
+) -> None:
+    """The platform admin's bearer token (``VOXPLANE_ADMIN_TOKEN``), compared in constant time.
+
+    Wrong tokens are throttled per client address like the other unauthenticated routes;
+    the admin's own requests share one bucket at the default tenant rate, so the admin API
+    is rate-limited like every authenticated route.
+    """
     expected = platform.settings.admin_token
     if expected is None:
         raise AuthError("the platform admin API is disabled (VOXPLANE_ADMIN_TOKEN is unset)")
-    given = _bearer(request)
+    given = bearer(request)
     if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+        await throttle_anonymous(request, platform)
         raise AuthError("wrong platform admin token")
+    settings = platform.settings
+    rate = Rate(settings.default_rate_per_minute, 60.0, settings.default_rate_burst)
+    decision = await platform.backends.limiter.hit("platform-admin", rate)
+    headers = _ratelimit_headers(decision)
+    request.state.ratelimit_headers = headers
+    if not decision.allowed:
+        raise LimitError("request rate limit exceeded", retry_after_s=decision.retry_after_s)
+    response.headers.update(headers)
 
 
 AdminDep = Annotated[None, Depends(require_platform_admin)]

@@ -13,9 +13,11 @@ import secrets
 import time
 from typing import Any
 
+from opentelemetry.trace import Span
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from voxplane.observability import metrics, tracing
 from voxplane.observability.logs import log_context
 
 log = logging.getLogger("voxplane.access")
@@ -79,7 +81,7 @@ class RequestMiddleware:
                 ]
             await send(message)
 
-        with log_context(request_id=request_id):
+        with log_context(request_id=request_id), tracing.server_span(scope) as span:
             try:
                 await self.app(scope, bounded_receive, tagged_send)
             except BodyTooLarge:
@@ -88,6 +90,7 @@ class RequestMiddleware:
                 status = 413
             finally:
                 self._log(scope, status, started, request_id, scope["state"].get("tenant_id"))
+                _observe(scope, status, started, span)
 
     @staticmethod
     def _log(
@@ -104,6 +107,76 @@ class RequestMiddleware:
                     "tenant_id": tenant_id,
                 },
             )
+
+
+def _observe(scope: Scope, status: int, started: float, span: Span) -> None:
+    """API latency by route template (``/v1/agents/{agent_id}``), never the raw path; the
+    request's span named the same way."""
+    route = _template(scope)
+    elapsed = time.perf_counter() - started
+    metrics.HTTP_LATENCY.labels(route, scope["method"], metrics.status_class(status)).observe(
+        elapsed
+    )
+    span.update_name(f"{scope['method']} {route}")
+    span.set_attribute("http.route", route)
+    span.set_attribute("http.response.status_code", status)
+    if status >= 500:
+        tracing.failed(span, f"HTTP {status}")
+
+
+def _template(scope: Scope) -> str:
+    """The matched route's template, rebuilt from the path and its parameters (a route
+    of an included router knows only its own part); ``unmatched`` for a 404 path, so label
+    values stay bounded by the routes that exist."""
+    if scope.get("route") is None:
+        return "unmatched"
+    names = {str(value): name for name, value in scope.get("path_params", {}).items()}
+    return "/".join(f"{{{names[s]}}}" if s in names else s for s in scope["path"].split("/"))
+
+
+PAGE_CALL_PATHS = frozenset({"/v1/webrtc/tokens", "/v1/webrtc/calls"})
+"""What a customer's own page calls (with a publishable key, then a call token)."""
+_PREFLIGHT_HEADERS = [
+    (b"access-control-allow-methods", b"POST"),
+    (b"access-control-allow-headers", b"authorization, content-type"),
+    (b"access-control-max-age", b"600"),
+    (b"vary", b"Origin"),
+]
+
+
+class PageCallsCors:
+    """CORS for the two routes a page on another origin calls: any origin may ask, since
+    the bearer value decides (a publishable key checks the ``Origin`` itself; a call
+    token is single-use). No cookies are involved, so no credentials mode."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in PAGE_CALL_PATHS:
+            await self.app(scope, receive, send)
+            return
+        origin = dict(scope["headers"]).get(b"origin")
+        if origin is None:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS":
+            headers = [(b"access-control-allow-origin", origin), *_PREFLIGHT_HEADERS]
+            await send({"type": "http.response.start", "status": 204, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def allowed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"access-control-allow-origin", origin),
+                    (b"access-control-expose-headers", b"retry-after, x-request-id"),
+                    (b"vary", b"Origin"),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, allowed)
 
 
 async def _too_large(send: Send, request_id: str, limit: int) -> None:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from voxplane.agents.loader import field_problems, format_loc
-from voxplane.errors import ControlError, InvalidError, LimitError
+from voxplane.errors import ControlError, InvalidError, LimitError, UnavailableError
 from voxplane.observability.logs import is_sensitive_key
 
 log = logging.getLogger("voxplane.api")
@@ -45,6 +45,7 @@ _MEANINGS = {
     413: "The body is over the size limit",
     422: "An invalid request; `errors` names the fields",
     429: "A rate limit is exhausted; see Retry-After",
+    503: "This server cannot do it now (a backend is down, or a transport is off)",
 }
 
 
@@ -91,6 +92,8 @@ async def _control_error(request: Request, error: Exception) -> JSONResponse:
     if isinstance(error, LimitError):
         headers["Retry-After"] = str(max(1, round(error.retry_after_s + 0.499)))
         headers.update(getattr(request.state, "ratelimit_headers", {}))
+    if isinstance(error, UnavailableError) and error.retry_after_s is not None:
+        headers["Retry-After"] = str(max(1, round(error.retry_after_s + 0.499)))
     if isinstance(error, InvalidError) and error.field:
         extra["errors"] = [{"field": error.field, "message": error.message}]
     if error.status == 401:

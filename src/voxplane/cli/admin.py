@@ -26,7 +26,11 @@ def add_parser(commands: Any) -> None:
         action = actions.add_parser(name, help=text, description=text + "; prints JSON")
         action.add_argument("--tenant", required=True, help="tenant name")
         action.add_argument("--email", required=True, help="the owner's email")
-        action.add_argument("--password", required=True, help="the owner's password (≥ 8 chars)")
+        action.add_argument(
+            "--password",
+            help="the new owner's password (≥ 8 chars); leave it out when --email already"
+            " has an account (it keeps its own)",
+        )
         add_store_options(action)
         action.set_defaults(handler=run, first=name == "bootstrap")
 

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from voxplane.agents.schema import AgentConfig
+from voxplane.agents.speech import without_inline_keys
 from voxplane.errors import ConfigError
 from voxplane.pipeline.records import CallResult, result_document
 
@@ -39,8 +40,9 @@ class CallRecorder:
         self._send("GET", "/v1/tenant")
 
     def agent_version(self, agent: AgentConfig) -> tuple[str, int]:
-        """The server's (agent id, version) holding exactly this document."""
-        document = agent.model_dump(mode="json", by_alias=True)
+        """The server's (agent id, version) holding exactly this document (less the keys
+        of ``voxplane talk``: the server's calls use the tenant's stored credentials)."""
+        document = without_inline_keys(agent.model_dump(mode="json", by_alias=True))
         found = self._send("GET", "/v1/agents", params={"name": agent.name, "limit": 1})["items"]
         if not found:
             created = self._send("POST", "/v1/agents", json=document)
@@ -68,7 +70,13 @@ class CallRecorder:
                 "audio_s": round(result.caller_audio_ms / 1000, 3),
                 "stt_s": round(result.stt_audio_ms / 1000, 3),
                 "tts_chars": result.tts_characters,
+                "llm_tokens": result.llm_tokens,
             },
+            "false_starts": document["false_starts"],
+            "held_turns": document["held_turns"],
+            "provider_errors": document["provider_errors"],
+            "soft_barge_ins": document["soft_barge_ins"],
+            "resumed_after_backchannel": document["resumed_after_backchannel"],
             "turns": document["turns"],
             "metrics": document["metrics"],
         }

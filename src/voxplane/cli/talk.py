@@ -15,13 +15,21 @@ from typing import Any
 import numpy as np
 
 from voxplane.agents.loader import load_agent_file
+from voxplane.agents.schema import AgentConfig
 from voxplane.cli.record import CallRecorder
 from voxplane.errors import AudioError, ConfigError
 from voxplane.media.level import FLOOR_DBFS, speech_dbfs
 from voxplane.media.wav import decode_wav, encode_wav
 from voxplane.pipeline.records import CallResult, TurnRecord, result_document
-from voxplane.runtime.local import LocalModels, run_call
-from voxplane.transports.simulated import CallerTurn, SimulatedCaller
+from voxplane.runtime.endpoints import check_reachable
+from voxplane.runtime.factory import (
+    LocalModels,
+    llm_brain,
+    needs_local_models,
+)
+from voxplane.runtime.keys import InlineKeys, resolve_keys
+from voxplane.runtime.local import run_call
+from voxplane.transports.simulated import CallerPolicy, CallerTurn, SimulatedCaller
 
 MAX_INPUT_SECONDS = 120
 CLIP_LEVEL = 32_700
@@ -48,6 +56,14 @@ def add_parser(commands: Any) -> None:
         type=int,
         metavar="MS",
         help="start each caller turn MS after the agent starts answering (talk over it)",
+    )
+    parser.add_argument(
+        "--patience",
+        type=float,
+        default=CallerPolicy().answer_timeout_s,
+        metavar="S",
+        help="how long the caller waits for an answer before going on "
+        "(default %(default)s s; raise it for a slow model)",
     )
     parser.add_argument(
         "--server",
@@ -80,23 +96,17 @@ def _read_turn(path: Path, barge_in_at: int | None) -> CallerTurn:
 
 def run(args: argparse.Namespace) -> int:
     agent = load_agent_file(args.agent)
+    keys = asyncio.run(resolve_keys(agent, InlineKeys(os.environ)))  # a missing key: exit 2
+    asyncio.run(check_reachable(agent))  # a base_url nothing answers at: exit 2
     turns = [_read_turn(path, args.barge_in_at) for path in args.input]
     recorder = _recorder(args)
-    _status("loading models")
-    started = time.monotonic()
-    models = LocalModels.load()
-    _status(f"models ready in {time.monotonic() - started:.1f} s; calling {agent.name}")
-    caller = SimulatedCaller(turns, phone=args.phone)
-    started_at = datetime.now(UTC)
-    result = asyncio.run(run_call(agent, models, caller, on_turn=_show_turn))
+    if not 1 <= args.patience <= 600:
+        raise ConfigError("--patience: give 1 to 600 seconds")
+    policy = CallerPolicy(answer_timeout_s=args.patience)
+    caller = SimulatedCaller(turns, phone=args.phone, policy=policy)
+    result, started_at = asyncio.run(_call(agent, caller, keys))
     ended_at = datetime.now(UTC)
     print(render(result))
-    if recorder is not None:
-        try:
-            call_id = recorder.record(agent, result, started_at, ended_at)
-        finally:
-            recorder.close()
-        _status(f"recorded as {call_id} on {recorder.server}")
     if args.output:
         left, right = caller.recording()
         args.output.write_bytes(encode_wav([left, right], caller.sample_rate))
@@ -105,7 +115,41 @@ def run(args: argparse.Namespace) -> int:
         document = result_document(agent.name, result)
         args.json.write_text(json.dumps(document, indent=2) + "\n")
         _status(f"wrote {args.json}")
+    if recorder is not None:  # last: a server refusing the record loses no local output
+        try:
+            call_id = recorder.record(agent, result, started_at, ended_at)
+        finally:
+            recorder.close()
+        _status(f"recorded as {call_id} on {recorder.server}")
     return 0
+
+
+async def _call(
+    agent: AgentConfig, caller: SimulatedCaller, keys: dict[str, str] | None
+) -> tuple[CallResult, datetime]:
+    """An LLM brain first (a missing key or an unreachable server fails before models
+    load), the local models the agent needs, its fixed lines into the phrase cache (said
+    while it happens), then the call."""
+    brain = await llm_brain(agent, allow_private=True, check_reachable=True)
+    models = None
+    if needs_local_models(agent) or agent.turn.vad == "silero":
+        _status("loading models")
+        started = time.monotonic()
+        models = await asyncio.to_thread(LocalModels.load)
+        _status(f"models ready in {time.monotonic() - started:.1f} s")
+    started = time.monotonic()
+    started_at = datetime.now(UTC)
+
+    def ready(made: int) -> None:
+        nonlocal started_at
+        took = time.monotonic() - started
+        _status(f"{made} fixed phrases synthesized in {took:.1f} s; calling {agent.name}")
+        started_at = datetime.now(UTC)
+
+    result = await run_call(
+        agent, models, caller, on_turn=_show_turn, keys=keys, brain=brain, on_ready=ready
+    )
+    return result, started_at
 
 
 def _recorder(args: argparse.Namespace) -> CallRecorder | None:
@@ -145,6 +189,9 @@ def render(result: CallResult) -> str:
     lines.append(f"\nended by: {result.ended_by}")
     if result.transfer_target:
         lines.append(f"transferred to: {result.transfer_target}")
+    lines.append(
+        f"turns held as incomplete: {result.held_turns}; false starts: {result.false_starts}"
+    )
     lines.append("\nlatency (ms)   turn  endpoint   stt  brain   tts  voice-to-voice")
     for m in result.metrics:
         cells = [m.endpoint_ms, m.stt_ms, m.brain_ms, m.tts_ms, m.voice_to_voice_ms]

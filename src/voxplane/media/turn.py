@@ -152,6 +152,21 @@ class TurnDetector:
             self._state = _State.IDLE
         return events
 
+    def end_due(self, now_ms: float) -> bool:
+        """Whether a paused turn's end-of-speech silence has elapsed by ``now_ms``."""
+        elapsed = now_ms - self._speech_end_ms >= self.settings.end_of_speech_ms - _EPS
+        return self._state is _State.PAUSED and elapsed
+
+    def update_between(self, prob: float, now_ms: float) -> list[TurnEvent]:
+        """The probability of the newest audio, up to ``now_ms``, between two window ends
+        (scored ahead of its window, :meth:`Vad.peek`): a paused turn whose end-of-speech
+        silence has elapsed by then ends there, unless that audio sounds like speech (the
+        next window then decides whether the caller went on)."""
+        events: list[TurnEvent] = []
+        if self._state is _State.PAUSED and prob < self.settings.threshold:
+            self._end_on_silence(now_ms, events)
+        return events
+
     def _confirm(self, now_ms: float, events: list[TurnEvent]) -> None:
         if now_ms - self._start_ms >= self.settings.min_speech_ms - _EPS:
             self._state = _State.SPEAKING

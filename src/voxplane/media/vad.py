@@ -2,13 +2,16 @@
 
 Two implementations of one small interface: :class:`EnergyVad` (level against an adaptive
 noise floor; no model, for tests and constrained hosts) and :class:`SileroVad` (the Silero
-ONNX model that ships inside faster-whisper, run through onnxruntime).
+ONNX model that ships inside faster-whisper, run through onnxruntime), which skips the
+network on windows a :class:`SileroGate` finds quiet (most of a phone call).
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass
 from importlib import import_module
 from importlib.util import find_spec
 from pathlib import Path
@@ -19,7 +22,8 @@ import numpy.typing as npt
 
 from voxplane.errors import ModelUnavailableError
 from voxplane.media.frame import Pcm16, to_float
-from voxplane.media.level import rms_dbfs
+from voxplane.media.level import FLOOR_DBFS, rms_dbfs
+from voxplane.media.onnx import quiet_session_options
 
 VAD_RATE = 16000
 """Every VAD takes mono int16 at this rate."""
@@ -47,12 +51,29 @@ class Vad(ABC):
 
     def push(self, samples: Pcm16) -> list[float]:
         """Add samples; returns one probability per window completed by them (maybe none)."""
-        buffered = np.concatenate([self._pending, np.asarray(samples, dtype=np.int16)])
+        samples = np.asarray(samples, dtype=np.int16)
+        if len(self._pending) + len(samples) < self.window_samples:  # most pushes: no window
+            self._pending = np.concatenate([self._pending, samples])
+            return []
+        buffered = np.concatenate([self._pending, samples])
         count = len(buffered) // self.window_samples
         used = count * self.window_samples
         self._pending = buffered[used:].copy()
         windows = buffered[:used].reshape(count, self.window_samples)
         return [self._score(window) for window in windows]
+
+    @property
+    def pending_ms(self) -> float:
+        """Audio received after the last scored window, waiting to complete the next."""
+        return 1000.0 * len(self._pending) / VAD_RATE
+
+    def peek(self) -> float | None:
+        """The speech probability of the newest window's worth of audio, the samples
+        waiting for the next window included, without moving the model on: a decision
+        due between two window ends (the end-of-speech silence elapsing) need not wait up
+        to a window for its audio to be scored. None when nothing is waiting, or when this
+        VAD does not peek (its windows are short enough)."""
+        return None
 
     def reset(self) -> None:
         """Drop buffered samples and any model state (e.g. between calls)."""
@@ -132,13 +153,11 @@ def _load_session(path: Path) -> Any:
         raise ModelUnavailableError(f"Silero VAD needs onnxruntime: {_INSTALL_HINT}") from exc
     if not path.is_file():
         raise ModelUnavailableError(f"Silero VAD model {path} does not exist")
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 4
     try:
         return onnxruntime.InferenceSession(
-            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            str(path),
+            sess_options=quiet_session_options(onnxruntime),
+            providers=["CPUExecutionProvider"],
         )
     except Exception as exc:  # onnxruntime raises bare RuntimeError subclasses
         raise ModelUnavailableError(f"cannot load Silero VAD model {path}: {exc}") from exc
@@ -156,33 +175,106 @@ class SileroModel:
         self.session = _load_session(path)
 
 
+@dataclass(frozen=True, slots=True)
+class SileroGate:
+    """When a Silero window may skip the network: the model's last word was "not speech"
+    (below ``max_prob``) and the window is quiet, at most ``margin_db`` above the line's
+    noise floor or below ``silence_dbfs``. The skipped window scores what the model said
+    last, and the network's state is kept for the next loud window.
+
+    The noise floor is the running level of the quiet: it falls at once to a quieter window
+    and rises by at most ``rise_db_per_window`` (about 1.5 dB a second), so it learns steady
+    line noise in seconds but cannot follow speech up through the gaps between words. A
+    skipped window is one the model would have scored low too: speech starts louder than
+    the noise it interrupts, and the model's own decay after speech is never cut short.
+
+    The network needs the quiet just before an onset to score the onset as it would have
+    ungated, so the window that opens the gate is run together with the ``lookback``
+    windows skipped just before it, in one run (the model takes a sequence of windows).
+    """
+
+    max_prob: float = 0.1
+    margin_db: float = 6.0
+    silence_dbfs: float = -60.0
+    initial_floor_dbfs: float = -60.0
+    rise_db_per_window: float = 0.05
+    lookback: int = 8
+
+
+DEFAULT_SILERO_GATE = SileroGate()
+
+
 class SileroVad(Vad):
     """Silero VAD v6 (ONNX), streaming with batch size 1: 512-sample (32 ms) windows.
 
     Each window is fed with the last 64 samples of the previous one as context, and the LSTM
     state (h, c) is carried from window to window until :meth:`reset`. Pass a shared
     :class:`SileroModel`, or a model path (or nothing) to load one for this instance.
+    Quiet windows skip the network as ``gate`` says (None: every window runs it);
+    :attr:`windows_run` and :attr:`windows_skipped` count both kinds.
     """
 
     window_samples = 512
     context_samples = 64
 
-    def __init__(self, model: SileroModel | Path | str | None = None) -> None:
+    def __init__(
+        self,
+        model: SileroModel | Path | str | None = None,
+        *,
+        gate: SileroGate | None = DEFAULT_SILERO_GATE,
+    ) -> None:
         super().__init__()
         shared = model if isinstance(model, SileroModel) else SileroModel(model)
         self._session = shared.session
+        self.gate = gate
+        self.windows_run = 0
+        self.windows_skipped = 0
         self._reset_state()
 
     def _reset_state(self) -> None:
         self._h: npt.NDArray[np.float32] = np.zeros((1, 1, 128), dtype=np.float32)
         self._c: npt.NDArray[np.float32] = np.zeros((1, 1, 128), dtype=np.float32)
         self._context: npt.NDArray[np.float32] = np.zeros(self.context_samples, np.float32)
+        self._last_row = np.zeros(self.context_samples + self.window_samples, np.float32)
+        self._last_prob = 0.0
+        self._skipped: deque[npt.NDArray[np.float32]] = deque(
+            maxlen=self.gate.lookback if self.gate else 0
+        )
+        self._floor_dbfs = self.gate.initial_floor_dbfs if self.gate else FLOOR_DBFS
+
+    def peek(self) -> float | None:
+        if not len(self._pending):
+            return None
+        recent = np.concatenate([self._last_row, to_float(self._pending)])
+        row = recent[-(self.context_samples + self.window_samples) :]
+        probs, _h, _c = self._session.run(None, {"input": row[None, :], "h": self._h, "c": self._c})
+        return float(np.asarray(probs).reshape(-1)[-1])
 
     def _score(self, window: Pcm16) -> float:
         audio = to_float(window)
-        model_input = np.concatenate([self._context, audio])[np.newaxis, :]
-        probs, self._h, self._c = self._session.run(
-            None, {"input": model_input, "h": self._h, "c": self._c}
-        )
+        row = np.concatenate([self._context, audio])
+        self._last_row = row
         self._context = audio[-self.context_samples :]
-        return float(np.asarray(probs).reshape(-1)[0])
+        if self.gate is not None and self._quiet(audio, self.gate):
+            self._skipped.append(row)
+            self.windows_skipped += 1
+            return self._last_prob
+        rows = [*self._skipped, row]
+        self._skipped.clear()
+        probs, self._h, self._c = self._session.run(
+            None, {"input": np.stack(rows), "h": self._h, "c": self._c}
+        )
+        self.windows_run += 1
+        self._last_prob = float(np.asarray(probs).reshape(-1)[-1])
+        return self._last_prob
+
+    def _quiet(self, audio: npt.NDArray[np.float32], gate: SileroGate) -> bool:
+        """Whether the network may skip this window; tracks the noise floor."""
+        mean_square = float(np.dot(audio, audio)) / len(audio)
+        level = 10.0 * math.log10(mean_square) if mean_square > 1e-10 else FLOOR_DBFS
+        floor = self._floor_dbfs
+        rise = min(gate.rise_db_per_window, level - floor)
+        self._floor_dbfs = level if level < floor else floor + rise
+        if self._last_prob >= gate.max_prob:
+            return False
+        return level < gate.silence_dbfs or level <= floor + gate.margin_db

@@ -26,6 +26,8 @@ from types import MappingProxyType
 from typing import Any, TextIO
 
 from voxplane.errors import ConfigError
+from voxplane.observability.pii import redact_pii
+from voxplane.observability.tracing import current_ids
 
 REDACTED = "[redacted]"
 _SENSITIVE_KEY_PARTS = (
@@ -39,17 +41,11 @@ _MAX_DEPTH = 8
 """Deeper values are dropped rather than walked: logs are no place for whole documents."""
 
 _TOKEN_SHAPES = re.compile(
-    r"(?<![A-Za-z0-9])vx[pr]_[A-Za-z0-9_-]{8,}"  # our API keys and refresh tokens
+    r"(?<![A-Za-z0-9])vx[pri]_[A-Za-z0-9_-]{8,}"  # our API keys, refresh and invitation tokens
     r"|eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+\.?[A-Za-z0-9_-]*"  # a JWT
     r"|\b[Bb]earer\s+[A-Za-z0-9._~+/=-]{8,}"  # an Authorization header value
     r"|\bsk-[A-Za-z0-9_-]{16,}",  # provider API keys (OpenAI, Anthropic, ...)
 )
-# E.164, tolerating the separators people type; the digit count is checked in _mask_phone
-_PHONE = re.compile(r"\+\d(?:[ ().-]{0,2}\d)+")
-_SIP_USER = re.compile(
-    r"(?<=sip:)\+?\d{3,}(?=@)|(?<=sips:)\+?\d{3,}(?=@)|(?<=tel:)\+?\d{3,}", re.IGNORECASE
-)
-
 _context: ContextVar[Mapping[str, Any]] = ContextVar(
     "voxplane_log_context", default=MappingProxyType({})
 )
@@ -60,23 +56,11 @@ _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 _SQL_ECHO_LOGGERS = ("sqlalchemy", "aiosqlite")
 
 
-def _mask_phone(match: re.Match[str]) -> str:
-    text = match.group()
-    plus = "+" if text.startswith("+") else ""
-    digits = re.sub(r"\D", "", text)
-    if plus and len(digits) < 7:
-        return text  # too short for a phone number: "+3 days"
-    # the country and area code help debugging; at least 5 digits always stay hidden
-    lead = max(0, min(4, len(digits) - 7))
-    hidden = len(digits) - lead - 2
-    return f"{plus}{digits[:lead]}{'•' * hidden}{digits[-2:]}"
-
-
 def redact_text(text: str) -> str:
-    """``text`` with token shapes replaced and phone numbers masked but their last 2 digits."""
-    text = _TOKEN_SHAPES.sub(REDACTED, text)
-    text = _SIP_USER.sub(_mask_phone, text)
-    return _PHONE.sub(_mask_phone, text)
+    """``text`` with token shapes replaced and caller PII redacted as
+    :func:`~voxplane.observability.pii.redact_pii` finds it, phone numbers masked but for
+    their prefix and last two digits: the same detectors as stored transcripts."""
+    return redact_pii(_TOKEN_SHAPES.sub(REDACTED, text), mask_phones=True)
 
 
 def is_sensitive_key(key: str) -> bool:
@@ -102,13 +86,20 @@ def redact(value: Any, _depth: int = 0) -> Any:
         return "[too deep]"
     fields = value if isinstance(value, Mapping) else _fields_of(value)
     if fields is not None:
-        return {
-            str(key): REDACTED if is_sensitive_key(str(key)) else redact(item, _depth + 1)
-            for key, item in fields.items()
-        }
+        return {str(key): _redact_field(str(key), item, _depth + 1) for key, item in fields.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [redact(item, _depth + 1) for item in value]
     return redact_text(str(value))
+
+
+def _redact_field(key: str, value: Any, depth: int) -> Any:
+    if is_sensitive_key(key):
+        return REDACTED
+    if key == "request_id" and isinstance(value, str):
+        # a correlation id (ours, or the client's X-Request-ID) is never caller content,
+        # and one that happens to be all digits must still match the response header
+        return _TOKEN_SHAPES.sub(REDACTED, value)
+    return redact(value, depth)
 
 
 def _fields_of(value: Any) -> Mapping[str, Any] | None:
@@ -162,7 +153,7 @@ class JsonFormatter(logging.Formatter):
             "msg": redact_text(record.getMessage()),
         }
         extra = {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS}
-        for fields in (_context.get(), extra):
+        for fields in (_context.get(), current_ids(), extra):
             for key, value in redact(fields).items():
                 line[f"{key}_" if key in _CORE_FIELDS else key] = value
         if record.exc_info and record.exc_info[0] is not None:

@@ -7,7 +7,20 @@ from typing import Literal
 
 Role = Literal["user", "agent"]
 
-EndReason = Literal["caller_hangup", "agent_hangup", "transfer", "silence", "max_duration", "error"]
+EndReason = Literal[
+    "caller_hangup",
+    "agent_hangup",
+    "transfer",
+    "silence",
+    "max_duration",
+    "shutdown",
+    "error",
+    # an outbound call that never connected
+    "no_answer",
+    "busy",
+    "declined",
+    "failed",
+]
 
 
 @dataclass(slots=True)
@@ -87,6 +100,19 @@ class CallResult:
     caller_audio_ms: float = 0.0
     stt_audio_ms: float = 0.0
     tts_characters: int = 0
+    llm_tokens: int = 0
+    """Tokens the brain's model requests used during the call (usage metering)."""
+    false_starts: int = 0
+    """Answers whose audio had started when the caller went on (they had only paused)."""
+    held_turns: int = 0
+    """Caller turns the brain found incomplete, so the session waited for more."""
+    provider_errors: dict[str, int] = field(default_factory=dict)
+    """Provider failures that retries did not cure, by kind (``stt``, ``brain``, ``tts``):
+    a caller turn that could not be transcribed, an answer cut short."""
+    soft_barge_ins: int = 0
+    """Times caller speech over the agent paused (or lowered) it."""
+    resumed_after_backchannel: int = 0
+    """Of those, the times the caller's words were only a backchannel and the agent went on."""
 
 
 def result_document(agent: str, result: CallResult) -> dict[str, object]:
@@ -94,6 +120,11 @@ def result_document(agent: str, result: CallResult) -> dict[str, object]:
     return {
         "agent": agent,
         "ended_by": result.ended_by,
+        "false_starts": result.false_starts,
+        "held_turns": result.held_turns,
+        "provider_errors": dict(sorted(result.provider_errors.items())),
+        "soft_barge_ins": result.soft_barge_ins,
+        "resumed_after_backchannel": result.resumed_after_backchannel,
         "turns": [
             {
                 "role": t.role,

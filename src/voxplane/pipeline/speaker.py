@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from voxplane.errors import VoxplaneError
 from voxplane.media.frame import AudioFrame, Pcm16, samples_per_frame
 from voxplane.media.resample import Resampler
+from voxplane.observability import metrics
 from voxplane.pipeline.chunker import SentenceChunker
 from voxplane.pipeline.playout import PlayoutTracker
 from voxplane.pipeline.records import TurnMetrics
-from voxplane.providers.base import TTS, BrainEvent, HangUp, TextChunk, Transfer
+from voxplane.providers.base import TTS, BrainEvent, HangUp, SendDtmf, TextChunk, Transfer
+from voxplane.providers.retry import DEFAULT_RETRY, RetryPolicy
+from voxplane.providers.streams import closing
 from voxplane.transports.base import AudioSink
 
 log = logging.getLogger(__name__)
 
 AUDIO_QUEUE_CHUNKS = 8
 """TTS chunks (about a sentence each) synthesized ahead of playout."""
+
+PLAYOUT_MARGIN_S = 1.0
+"""How long past the buffered audio's own length a playout confirmation may take."""
 
 UNDERRUN_RESET_S = 0.06
 """When TTS falls this far behind the 20 ms cadence, the pacer re-anchors instead of
@@ -36,23 +43,62 @@ class SpeechTimes:
     last_frame: float | None = None
 
 
+Softening = Literal["pause", "duck"]
+FailedPart = Literal["brain", "tts"]
+
+
 class Speaker:
     """Plays one answer. Cancel the task running :meth:`speak` to interrupt it.
 
     Synthesis of the next sentence overlaps playout of the current one; the sink gets
-    exactly one 20 ms frame per 20 ms of loop time.
+    exactly one 20 ms frame per 20 ms of loop time. :meth:`soften` pauses playout (or
+    lowers its level) while the caller talks over the answer, :meth:`restore` goes on.
     """
 
-    def __init__(self, tts: TTS, sink: AudioSink, metrics: TurnMetrics | None = None) -> None:
+    def __init__(
+        self,
+        tts: TTS,
+        sink: AudioSink,
+        metrics: TurnMetrics | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        send_dtmf: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        """``send_dtmf`` presses keys on the line (the transport's); without it the
+        brain's :class:`SendDtmf` events are dropped with a warning."""
         self._tts = tts
+        self._send_dtmf = send_dtmf
         self._sink = sink
         self._metrics = metrics
+        self._retry = retry
         self._tracker = PlayoutTracker()
         self._frames_sent = 0
         self._frame_len = samples_per_frame(sink.sample_rate)
+        self._playing = asyncio.Event()
+        self._playing.set()
+        self._gain = 1.0
         self.times = SpeechTimes()
         self.action: HangUp | Transfer | None = None
         self.characters = 0
+        self.failed: FailedPart | None = None
+        """The provider whose error cut the answer short, if one did."""
+        self.keys_sent = ""
+
+    @property
+    def softened(self) -> bool:
+        return not self._playing.is_set() or self._gain < 1.0
+
+    def soften(self, how: Softening, duck_db: float) -> None:
+        """Pause playout (the answer goes on from the same word on :meth:`restore`), or
+        play on ``duck_db`` lower. Audio the sink already holds plays out as it was."""
+        if how == "pause":
+            self._playing.clear()
+        else:
+            self._gain = 10 ** (min(duck_db, 0.0) / 20)
+
+    def restore(self) -> None:
+        """Play on at full level after :meth:`soften`."""
+        self._gain = 1.0
+        self._playing.set()
 
     @property
     def sent_ms(self) -> float:
@@ -64,18 +110,29 @@ class Speaker:
 
     async def speak(self, events: AsyncIterator[BrainEvent]) -> None:
         """Run the answer to its end, including the sink playing out its buffer."""
-        queue: asyncio.Queue[AudioFrame | None] = asyncio.Queue(AUDIO_QUEUE_CHUNKS)
+        queue: asyncio.Queue[AudioFrame | SendDtmf | None] = asyncio.Queue(AUDIO_QUEUE_CHUNKS)
         async with asyncio.TaskGroup() as group:
             group.create_task(self._synthesize(events, queue))
             await self._play(queue)
-        while self._sink.buffered_ms() > 0:  # noqa: ASYNC110 - sinks expose a level, not an event
-            await asyncio.sleep(0.02)
+        await self._wait_for_playout()
+
+    async def _wait_for_playout(self) -> None:
+        """Until the caller has heard it all; a peer that never confirms cannot stall us."""
+        bound = self._sink.buffered_ms() / 1000 + PLAYOUT_MARGIN_S
+        try:
+            async with asyncio.timeout(bound):
+                await self._sink.wait_for_playout()
+        except TimeoutError:
+            log.warning("playout not confirmed in time", extra={"waited_s": round(bound, 2)})
 
     async def _synthesize(
-        self, events: AsyncIterator[BrainEvent], queue: asyncio.Queue[AudioFrame | None]
+        self,
+        events: AsyncIterator[BrainEvent],
+        queue: asyncio.Queue[AudioFrame | SendDtmf | None],
     ) -> None:
         chunker = SentenceChunker()
         loop = asyncio.get_running_loop()
+        part: FailedPart = "brain"
         try:
             async for event in events:
                 match event:
@@ -83,31 +140,56 @@ class Speaker:
                         if self._metrics and self._metrics.brain_first_text is None:
                             self._metrics.brain_first_text = loop.time()
                         for sentence in chunker.push(text):
+                            part = "tts"
                             await self._say(sentence, queue)
+                            part = "brain"
                     case HangUp() | Transfer():
                         self.action = event
+                    case SendDtmf():
+                        # Keys go after the words before them: say what is pending, then
+                        # hand the keys to playout, in order.
+                        part = "tts"
+                        for sentence in chunker.flush():
+                            await self._say(sentence, queue)
+                        part = "brain"
+                        await queue.put(event)
+            part = "tts"
             for sentence in chunker.flush():
                 await self._say(sentence, queue)
         except VoxplaneError as error:
             # The brain or TTS failed: play what is already synthesized rather than cut it
             # off mid-word, and drop the unfinished sentence.
-            log.warning("answer cut short by a provider error", extra={"error": str(error)})
+            log.warning(
+                "answer cut short by a provider error", extra={"error": str(error), "part": part}
+            )
+            metrics.PROVIDER_ERRORS.labels(part).inc()
+            self.failed = part
         await queue.put(None)
 
-    async def _say(self, sentence: str, queue: asyncio.Queue[AudioFrame | None]) -> None:
+    async def _say(self, sentence: str, queue: asyncio.Queue[AudioFrame | SendDtmf | None]) -> None:
         self._tracker.add_sentence(sentence)
         self.characters += len(sentence)
-        async for chunk in self._tts.synthesize(sentence):
-            if self._metrics and self._metrics.tts_first_audio is None:
-                self._metrics.tts_first_audio = asyncio.get_running_loop().time()
-            self._tracker.add_audio(chunk.duration_ms)
-            await queue.put(chunk)
+        speech = self._retry.stream("text to speech", lambda: self._tts.synthesize(sentence))
+        async with closing(speech):  # a barge-in stops the synthesis at once
+            async for chunk in speech:
+                if self._metrics and self._metrics.tts_first_audio is None:
+                    self._metrics.tts_first_audio = asyncio.get_running_loop().time()
+                self._tracker.add_audio(chunk.duration_ms)
+                await queue.put(chunk)
 
-    async def _play(self, queue: asyncio.Queue[AudioFrame | None]) -> None:
+    async def _play(self, queue: asyncio.Queue[AudioFrame | SendDtmf | None]) -> None:
         resampler: Resampler | None = None
         pending: Pcm16 = np.zeros(0, dtype=np.int16)
         deadline: float | None = None
         while (chunk := await queue.get()) is not None:
+            if isinstance(chunk, SendDtmf):
+                if resampler is not None:
+                    pending = np.concatenate([pending, resampler.flush()])
+                    resampler = None
+                deadline = await self._drain(pending, deadline)
+                pending = pending[:0]
+                await self._press(chunk.keys)
+                continue
             if resampler is None:
                 resampler = Resampler(chunk.sample_rate, self._sink.sample_rate)
             pending = np.concatenate([pending, resampler.process(chunk.samples)])
@@ -116,11 +198,25 @@ class Speaker:
                 pending = pending[self._frame_len :]
         if resampler is not None:
             pending = np.concatenate([pending, resampler.flush()])
+        await self._drain(pending, deadline)
+
+    async def _drain(self, pending: Pcm16, deadline: float | None) -> float | None:
+        """Send what is left, the last frame padded with silence."""
         while len(pending):
             frame = np.zeros(self._frame_len, dtype=np.int16)
             head, pending = pending[: self._frame_len], pending[self._frame_len :]
             frame[: len(head)] = head
             deadline = await self._send(frame, deadline)
+        return deadline
+
+    async def _press(self, keys: str) -> None:
+        """Keys on the line once the words before them have been heard."""
+        if self._send_dtmf is None:
+            log.warning("keypad keys from the brain dropped: this call cannot send them")
+            return
+        await self._wait_for_playout()
+        await self._send_dtmf(keys)
+        self.keys_sent += keys
 
     async def _send(self, samples: Pcm16, deadline: float | None) -> float:
         loop = asyncio.get_running_loop()
@@ -129,6 +225,11 @@ class Speaker:
             deadline = now
         elif deadline > now:
             await asyncio.sleep(deadline - now)
+        if not self._playing.is_set():
+            await self._playing.wait()
+            deadline = loop.time()  # paused: the cadence starts again from now
+        if self._gain < 1.0:
+            samples = (samples * self._gain).astype(np.int16)
         await self._sink.send(AudioFrame(samples, self._sink.sample_rate))
         sent_at = loop.time()
         self._frames_sent += 1

@@ -9,6 +9,7 @@ sentence by its peak, which makes loudness jump between sentences).
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ import numpy.typing as npt
 from voxplane.errors import ModelUnavailableError, ProviderError
 from voxplane.media.frame import AudioFrame, to_pcm16
 from voxplane.media.level import FLOOR_DBFS, speech_dbfs
+from voxplane.media.onnx import quiet_session_options
 from voxplane.providers.base import TTS, TtsCapabilities
 from voxplane.providers.threads import inference_pool
 
@@ -60,7 +62,7 @@ class PiperEngine:
             raise ModelUnavailableError(f"no Piper voice at {path}")
         self._pool = inference_pool(options.workers, "piper")
         # Loaded from a pool thread: onnxruntime's threads inherit its lower priority.
-        self._voice: Any = self._pool.submit(PiperVoice.load, path).result()
+        self._voice: Any = self._pool.submit(_load_voice, PiperVoice, path).result()
         self.sample_rate = int(self._voice.config.sample_rate)
         self._pool.submit(lambda: list(self.sentences("Hello.", 1.0))).result()  # warm up
 
@@ -78,6 +80,20 @@ class PiperEngine:
     @property
     def pool(self) -> ThreadPoolExecutor:
         return self._pool
+
+
+def _load_voice(voice_class: Any, path: Path) -> Any:
+    """``PiperVoice.load`` with a session that does not spin on Whisper's cores."""
+    import onnxruntime  # noqa: PLC0415 - optional extra
+    from piper.config import PiperConfig  # noqa: PLC0415 - optional extra (GPL-3.0)
+
+    config = json.loads(Path(f"{path}.json").read_text(encoding="utf-8"))
+    session = onnxruntime.InferenceSession(
+        str(path),
+        sess_options=quiet_session_options(onnxruntime),
+        providers=["CPUExecutionProvider"],
+    )
+    return voice_class(session=session, config=PiperConfig.from_dict(config))
 
 
 def level(audio: npt.NDArray[np.float32], target_dbfs: float) -> npt.NDArray[np.float32]:

@@ -1,8 +1,8 @@
 """Access tokens (short-lived JWTs) and opaque tokens (API keys, refresh tokens).
 
 Opaque tokens are ``{prefix}_{43 random url-safe chars}``: ``vxp_`` for API keys, ``vxr_``
-for refresh tokens. Only their SHA-256 digest is stored; with 256 bits of entropy a fast
-hash is enough, unlike passwords.
+for refresh tokens, ``vxi_`` for invitation links. Only their SHA-256 digest is stored; with
+256 bits of entropy a fast hash is enough, unlike passwords.
 """
 
 from __future__ import annotations

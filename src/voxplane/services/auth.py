@@ -5,8 +5,11 @@ digest) and a short-lived JWT access token from a login. Refresh tokens (``vxr_â
 single-use: each refresh spends one and issues the next of the same login session; a spent
 token presented again means it was stolen, so the whole session is revoked.
 
-Verified credentials are cached in-process for ``CACHE_TTL_S`` so that a hot API key costs
-no query; revocation in this process drops the entry at once, other replicas within the TTL.
+Every credential is checked against its holder's state: a disabled user's tokens and keys
+stop working, a key never has more rights than its member's current role, and a removed
+member's keys are revoked. Verified credentials are cached in-process for ``CACHE_TTL_S`` so
+that a hot API key costs no query; a revocation or a change of rights in this process drops
+the entries at once, other replicas within the TTL.
 """
 
 from __future__ import annotations
@@ -18,14 +21,14 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voxplane.errors import AuthError, ForbiddenError, InvalidError
+from voxplane.errors import AuthError, ForbiddenError, InvalidError, NotFoundError
 from voxplane.security.passwords import hash_password, needs_rehash, verify_password
 from voxplane.security.tokens import TokenSigner, looks_like, new_token, token_digest
-from voxplane.services.principal import ROLE_PERMISSIONS, Principal, Role
-from voxplane.services.schemas import TokenPair
+from voxplane.services.principal import ROLE_PERMISSIONS, Principal, Role, lesser_role
+from voxplane.services.schemas import MyTenant, TokenPair
 from voxplane.store.db import Database
 from voxplane.store.ids import new_id
-from voxplane.store.models import RefreshToken, Tenant
+from voxplane.store.models import RefreshToken, Tenant, User
 from voxplane.store.repositories import (
     ApiKeyRepo,
     MembershipRepo,
@@ -39,6 +42,7 @@ CACHE_TTL_S = 5.0
 LAST_USED_EVERY_S = 60.0
 """An API key's ``last_used_at`` is written at most this often (not on every request)."""
 _DUMMY_HASH = hash_password("not-a-real-password")
+WRONG_PASSWORD = "wrong email or password"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,14 +124,15 @@ class AuthService:
         async with self.db.unit() as session:
             revoked = await RefreshTokenRepo(session).session_revoked(claims.session_id)
             membership = await MembershipRepo(session).get(claims.tenant_id, claims.user_id)
+            user = await UserRepo(session).get(claims.user_id)
             tenant = await TenantRepo(session).get(claims.tenant_id)
-        if revoked or membership is None or tenant is None:
+        if revoked or membership is None or user is None or user.disabled or tenant is None:
             raise AuthError("invalid or expired access token")
         _check_active(tenant)
         role: Role = membership.role  # type: ignore[assignment]
         principal = Principal(
             tenant.id, "user", claims.user_id, role, ROLE_PERMISSIONS[role],
-            session_id=claims.session_id,
+            session_id=claims.session_id, user_id=claims.user_id,
         )  # fmt: skip
         # A token outlives neither its expiry nor the cache window.
         until = min(until, time.monotonic() + max(0.0, claims.expires_at - time.time()))
@@ -135,22 +140,38 @@ class AuthService:
 
     async def _verify_api_key(self, digest: str, until: float) -> _Cached:
         async with self.db.unit() as session:
-            key = await ApiKeyRepo(session).by_digest(digest)
-            tenant = None if key is None else await TenantRepo(session).get(key.tenant_id)
-        if key is None or key.revoked_at is not None or tenant is None:
+            found = await ApiKeyRepo(session).holder(digest)
+        if found is None or found.key.revoked_at is not None:
             raise AuthError("invalid or revoked API key")
-        _check_active(tenant)
+        key, tenant = found.key, found.tenant
         role: Role = key.role  # type: ignore[assignment]
-        principal = Principal(tenant.id, "api_key", key.id, role, frozenset(key.scopes))
+        permissions = frozenset(key.scopes)
+        if key.user_id is not None:  # never more than its member can do now
+            if found.member_role is None or found.member_disabled:
+                raise AuthError("invalid or revoked API key")
+            member_role: Role = found.member_role  # type: ignore[assignment]
+            role = lesser_role(role, member_role)
+            permissions &= ROLE_PERMISSIONS[member_role]
+        _check_active(tenant)
+        principal = Principal(tenant.id, "api_key", key.id, role, permissions, user_id=key.user_id)
         caller = Caller(principal, (tenant.rate_per_minute, tenant.rate_burst), key.rate_per_minute)
         return _Cached(caller, until, key_id=key.id)
 
-    def forget(self, *, key_id: str | None = None, session_id: str | None = None) -> None:
-        """Drop cached credentials of a revoked key or a logged-out session."""
+    def forget(
+        self,
+        *,
+        key_id: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+    ) -> None:
+        """Drop cached credentials of a revoked key, a logged-out session, or a user whose
+        state changed (with the keys that act for them)."""
         for digest, entry in list(self._cache.items()):
             principal = entry.caller.principal
-            if (key_id is not None and entry.key_id == key_id) or (
-                session_id is not None and principal.session_id == session_id
+            if (
+                (key_id is not None and entry.key_id == key_id)
+                or (session_id is not None and principal.session_id == session_id)
+                or (user_id is not None and principal.user_id == user_id)
             ):
                 del self._cache[digest]
 
@@ -166,20 +187,25 @@ class AuthService:
 
     # --- login sessions -------------------------------------------------------------
 
+    async def check_password(self, session: AsyncSession, email: str, password: str) -> User:
+        """The enabled user with this email and password, or :class:`AuthError`."""
+        user = await UserRepo(session).by_email(email)
+        # Hash even for an unknown email so timing does not tell which emails exist.
+        stored = user.password_hash if user is not None else _DUMMY_HASH
+        if not verify_password(stored, password) or user is None or user.disabled:
+            raise AuthError(WRONG_PASSWORD)
+        if needs_rehash(user.password_hash):  # hashed with older, weaker parameters
+            user.password_hash = hash_password(password)
+        return user
+
     async def login(self, email: str, password: str, tenant_id: str | None) -> TokenPair:
         async with self.db.unit() as session:
-            user = await UserRepo(session).by_email(email)
-            # Hash even for an unknown email so timing does not tell which emails exist.
-            stored = user.password_hash if user is not None else _DUMMY_HASH
-            if not verify_password(stored, password) or user is None or user.disabled:
-                raise AuthError("wrong email or password")
-            if needs_rehash(user.password_hash):  # hashed with older, weaker parameters
-                user.password_hash = hash_password(password)
+            user = await self.check_password(session, email, password)
             memberships = await MembershipRepo(session).of_user(user.id)
             if tenant_id is not None:
                 memberships = [m for m in memberships if m.tenant_id == tenant_id]
             if not memberships:
-                raise AuthError("wrong email or password")
+                raise AuthError(WRONG_PASSWORD)
             if len(memberships) > 1:
                 raise InvalidError(
                     "this user belongs to several tenants: pick one", field="tenant_id"
@@ -188,7 +214,7 @@ class AuthService:
             tenant = await TenantRepo(session).get(membership.tenant_id)
             assert tenant is not None
             _check_active(tenant)
-            return self._issue(session, user.id, tenant.id, membership.role, new_id("ses"))
+            return self.sign_in(session, user.id, tenant.id, membership.role)
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         if not looks_like(refresh_token, "vxr"):
@@ -206,7 +232,8 @@ class AuthService:
             else:
                 row.used_at = now
                 membership = await MembershipRepo(session).get(row.tenant_id, row.user_id)
-                reuse = membership is None
+                user = await UserRepo(session).get(row.user_id)
+                reuse = membership is None or user is None or user.disabled
             if not reuse:
                 assert membership is not None
                 return self._issue(
@@ -233,6 +260,48 @@ class AuthService:
         async with self.db.unit() as session:
             await RefreshTokenRepo(session).revoke_session(who.session_id, utcnow())
         self.forget(session_id=who.session_id)
+
+    async def my_tenants(self, who: Principal) -> list[MyTenant]:
+        """The active tenants the signed-in user is a member of, with their role in each;
+        for an API key, only its own tenant (a key never tells its member's other ones)."""
+        async with self.db.unit() as session:
+            if who.actor_type != "user" or who.user_id is None:
+                own = await TenantRepo(session).get(who.tenant_id)
+                assert own is not None  # the credential was just verified against it
+                return [MyTenant(id=own.id, name=own.name, role=who.role, current=True)]
+            found = []
+            for membership in await MembershipRepo(session).of_user(who.user_id):
+                tenant = await TenantRepo(session).get(membership.tenant_id)
+                if tenant is not None and tenant.status == "active":
+                    found.append(
+                        MyTenant(
+                            id=tenant.id,
+                            name=tenant.name,
+                            role=membership.role,
+                            current=tenant.id == who.tenant_id,
+                        )
+                    )
+        return sorted(found, key=lambda t: t.name)
+
+    async def switch(self, who: Principal, tenant_id: str) -> TokenPair:
+        """A new login session in another of the user's tenants; the current one ends."""
+        async with self.db.unit() as session:
+            user_id = who.user_id or ""
+            membership = await MembershipRepo(session).get(tenant_id, user_id)
+            tenant = await TenantRepo(session).get(tenant_id)
+            if membership is None or tenant is None:
+                raise NotFoundError("no such tenant")  # another's tenant: as one that is not
+            if who.actor_type != "user" or who.session_id is None:
+                raise ForbiddenError("only a login session can switch tenants")
+            _check_active(tenant)
+            await RefreshTokenRepo(session).revoke_session(who.session_id, utcnow())
+            pair = self.sign_in(session, user_id, tenant_id, membership.role)
+        self.forget(session_id=who.session_id)
+        return pair
+
+    def sign_in(self, session: AsyncSession, user_id: str, tenant_id: str, role: str) -> TokenPair:
+        """Stage a new login session for a member and return its first token pair."""
+        return self._issue(session, user_id, tenant_id, role, new_id("ses"))
 
     def _issue(
         self, session: AsyncSession, user_id: str, tenant_id: str, role: str, sid: str

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from voxplane.errors import ConflictError, NotFoundError
 from voxplane.security.secretbox import Keyring, Sealed, mask_secret
 from voxplane.services.audit import audit
@@ -96,6 +98,19 @@ class CredentialService:
                 raise NotFoundError("no such credential")
             sealed = Sealed(key_id=row.key_id, blob=row.sealed)
             return self.keyring.open(sealed, context=_context(row.tenant_id, row.id))
+
+    async def reveal_provider(self, tenant_id: str, provider: str) -> builtins.list[str]:
+        """The plaintexts of every credential of ``provider`` (e.g. the auth tokens of each
+        of a tenant's Twilio accounts), for the runtime checking a carrier's signature."""
+        async with self.db.unit() as session:
+            rows = await CredentialRepo(session).of_provider(tenant_id, provider)
+            return [
+                self.keyring.open(
+                    Sealed(key_id=row.key_id, blob=row.sealed),
+                    context=_context(row.tenant_id, row.id),
+                )
+                for row in rows
+            ]
 
     def _seal(self, row: Credential, secret: str) -> None:
         sealed = self.keyring.seal(secret, context=_context(row.tenant_id, row.id))

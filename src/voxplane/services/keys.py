@@ -18,7 +18,8 @@ from voxplane.store.types import utcnow
 
 
 def stage_api_key(session: AsyncSession, who: Principal, body: ApiKeyCreate) -> tuple[ApiKey, str]:
-    """Stage a new key; its permissions never exceed those of whoever makes it."""
+    """Stage a new key; its permissions never exceed those of whoever makes it, and it
+    acts for the same member as its maker (a key made with a key acts for that key's)."""
     granted = ROLE_PERMISSIONS[body.role]
     if body.scopes is not None:
         unknown = sorted(set(body.scopes) - ALL_PERMISSIONS)
@@ -38,9 +39,19 @@ def stage_api_key(session: AsyncSession, who: Principal, body: ApiKeyCreate) -> 
         scopes=sorted(granted),
         rate_per_minute=body.rate_per_minute,
         created_by=who.actor_id,
+        user_id=who.user_id,
     )
     ApiKeyRepo(session).add(key)
     return key, secret
+
+
+async def revoke_member_keys(session: AsyncSession, who: Principal, user_id: str) -> list[str]:
+    """Stage the revocation (audited) of a removed member's keys in the caller's tenant."""
+    keys = await ApiKeyRepo(session).of_member(who.tenant_id, user_id)
+    for key in keys:
+        key.revoked_at = utcnow()
+        audit(session, who, "api_key.revoke", "api_key", key.id, reason="member removed")
+    return [key.id for key in keys]
 
 
 class ApiKeyService:

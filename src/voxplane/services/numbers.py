@@ -6,6 +6,8 @@ import phonenumbers
 from phonenumbers import NumberParseException, ValidationResult, shortnumberinfo
 
 from voxplane.errors import ConflictError, InvalidError, NotFoundError
+from voxplane.events import outbox
+from voxplane.events.vocabulary import Event, new_event
 from voxplane.services.audit import audit
 from voxplane.services.principal import Principal
 from voxplane.services.schemas import (
@@ -67,6 +69,7 @@ class PhoneNumberService:
             repo.add(row)
             await session.flush()
             audit(session, who, "number.create", "phone_number", row.id, agent_id=row.agent_id)
+            outbox.add(session, _number_event(row, "created"))
             return PhoneNumberPublic.model_validate(row)
 
     async def update(
@@ -84,6 +87,7 @@ class PhoneNumberService:
             if "label" in fields:
                 row.label = body.label
             audit(session, who, "number.update", "phone_number", row.id, agent_id=row.agent_id)
+            outbox.add(session, _number_event(row, "updated"))
             return PhoneNumberPublic.model_validate(row)
 
     async def get(self, who: Principal, number_id: str) -> PhoneNumberPublic:
@@ -112,6 +116,7 @@ class PhoneNumberService:
                 raise NotFoundError("no such phone number")
             await repo.remove(row)
             audit(session, who, "number.delete", "phone_number", row.id)
+            outbox.add(session, _number_event(row, "released"))
 
     async def route(self, dialled: str) -> Route | None:
         """Where an inbound call to ``dialled`` goes (for transports), or None."""
@@ -132,6 +137,18 @@ class PhoneNumberService:
                 agent_id=agent.id,
                 agent_version=agent.version,
             )
+
+
+def _number_event(row: PhoneNumber, change: str) -> Event:
+    return new_event(
+        "number.updated",
+        row.tenant_id,
+        number_id=row.id,
+        number=row.number,
+        agent_id=row.agent_id,
+        label=row.label,
+        change=change,
+    )
 
 
 async def _check_agent(session: object, who: Principal, agent_id: str | None) -> None:

@@ -5,26 +5,40 @@ Built once by an entry point (``voxplane serve``, ``voxplane admin …``) and cl
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
+from voxplane.events import EventBus, open_bus
+from voxplane.events.delivery import DeliveryOptions
+from voxplane.events.worker import EventWorker
 from voxplane.security.secretbox import Keyring, load_keyring
 from voxplane.security.tokens import TokenSigner
 from voxplane.services.agents import AgentService
+from voxplane.services.analytics import AnalyticsService
 from voxplane.services.audit import AuditService
 from voxplane.services.auth import AuthService
 from voxplane.services.calls import CallService
 from voxplane.services.credentials import CredentialService
+from voxplane.services.invitations import InvitationService
 from voxplane.services.keys import ApiKeyService
 from voxplane.services.members import MemberService
 from voxplane.services.numbers import PhoneNumberService
+from voxplane.services.outbound import OutboundCallService
 from voxplane.services.tenants import TenantDefaults, TenantService
+from voxplane.services.trunks import SipTrunkService
 from voxplane.services.usage import UsageService
+from voxplane.services.users import UserService
+from voxplane.services.webhooks import WebhookService
+from voxplane.services.webrtc import WebRtcService
 from voxplane.sessions import Backends, open_backends
 from voxplane.settings import Settings
 from voxplane.store import migrate
 from voxplane.store.db import Database
+from voxplane.store.recordings import LocalRecordingStore, RecordingStore
 
 
 @dataclass(frozen=True)
@@ -38,18 +52,28 @@ class Platform:
     auth: AuthService
     tenants: TenantService
     members: MemberService
+    invitations: InvitationService
+    users: UserService
     keys: ApiKeyService
     agents: AgentService
     numbers: PhoneNumberService
+    trunks: SipTrunkService
+    outbound: OutboundCallService
     credentials: CredentialService
     calls: CallService
+    webrtc: WebRtcService
+    recordings: RecordingStore
     usage: UsageService
+    analytics: AnalyticsService
     audit: AuditService
+    bus: EventBus
+    webhooks: WebhookService
 
     async def check_ready(self) -> None:
         """Raise :class:`~voxplane.errors.UnavailableError` unless every backend answers."""
         await self.db.ping()
         await self.backends.ping()
+        await self.bus.ping()
 
 
 @asynccontextmanager
@@ -69,15 +93,43 @@ async def open_platform(
     except BaseException:
         await db.aclose()
         raise
+    bus = open_bus(settings.amqp_url)
+    platform = build_platform(settings, db, backends, keyring, signer, bus=bus)
+    worker = None
+    if settings.events_worker:
+        worker = asyncio.create_task(  # owned: cancelled and awaited below
+            EventWorker(db, bus, keyring, delivery_options(settings)).run()
+        )
     try:
-        yield build_platform(settings, db, backends, keyring, signer)
+        yield platform
     finally:
+        if worker is not None:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        await bus.aclose()
         await backends.aclose()
         await db.aclose()
 
 
+def delivery_options(settings: Settings) -> DeliveryOptions:
+    return DeliveryOptions(
+        allow_private=settings.webhook_allow_private_networks,
+        timeout_s=settings.webhook_timeout_s,
+        retry_window=timedelta(seconds=settings.webhook_retry_window_s),
+        backoff_base_s=settings.webhook_retry_base_s,
+        concurrency=settings.webhook_concurrency,
+    )
+
+
 def build_platform(
-    settings: Settings, db: Database, backends: Backends, keyring: Keyring, signer: TokenSigner
+    settings: Settings,
+    db: Database,
+    backends: Backends,
+    keyring: Keyring,
+    signer: TokenSigner,
+    *,
+    bus: EventBus,
 ) -> Platform:
     auth = AuthService(
         db,
@@ -85,11 +137,13 @@ def build_platform(
         refresh_ttl_s=settings.refresh_token_ttl_s,
         access_ttl_s=settings.access_token_ttl_s,
     )
+    recordings = LocalRecordingStore(settings.recordings_dir)
     defaults = TenantDefaults(
         rate_per_minute=settings.default_rate_per_minute,
         rate_burst=settings.default_rate_burst,
         max_concurrent_calls=settings.default_max_concurrent_calls,
     )
+    trunks = SipTrunkService(db, keyring)
     return Platform(
         settings=settings,
         db=db,
@@ -98,11 +152,22 @@ def build_platform(
         auth=auth,
         tenants=TenantService(db, defaults),
         members=MemberService(db, auth),
+        invitations=InvitationService(db, auth),
+        users=UserService(db, auth),
         keys=ApiKeyService(db, auth),
-        agents=AgentService(db),
+        agents=AgentService(db, allow_private=settings.webhook_allow_private_networks),
         numbers=PhoneNumberService(db),
+        trunks=trunks,
+        outbound=OutboundCallService(db, trunks),
         credentials=CredentialService(db, keyring),
-        calls=CallService(db, backends.leases, lease_ttl_s=settings.call_lease_ttl_s),
+        calls=CallService(
+            db, backends.leases, lease_ttl_s=settings.call_lease_ttl_s, recordings=recordings
+        ),
+        webrtc=WebRtcService(db, token_ttl_s=settings.webrtc_token_ttl_s),
+        recordings=recordings,
         usage=UsageService(db),
-        audit=AuditService(db),
+        analytics=AnalyticsService(db),
+        audit=AuditService(db, export_delay_s=settings.audit_export_delay_s),
+        bus=bus,
+        webhooks=WebhookService(db, keyring, allow_private=settings.webhook_allow_private_networks),
     )

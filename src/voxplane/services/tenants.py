@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from voxplane.errors import AuthError, ConflictError, NotFoundError
-from voxplane.security.passwords import hash_password, verify_password
+from voxplane.errors import ConflictError, InvalidError, NotFoundError
+from voxplane.security.passwords import hash_password
 from voxplane.services.audit import audit
 from voxplane.services.keys import stage_api_key
 from voxplane.services.principal import Principal, system_principal
@@ -41,9 +41,12 @@ class TenantService:
         self.defaults = defaults
 
     async def create(self, body: TenantCreate, *, actor: str = "platform") -> TenantBootstrap:
-        """A tenant, its owner (a new user, or an existing one who proves the password)
-        and an owner API key, in one transaction."""
-        password = body.password.get_secret_value()
+        """A tenant, its owner and an owner API key, in one transaction.
+
+        The owner is a new user with ``body.password``, or the existing account of
+        ``body.email``, which keeps its own password: the platform admin (the operator)
+        may give an account a tenant, but never learns or tests its password. A password
+        sent for an existing account is refused rather than silently ignored."""
         async with self.db.unit() as session:
             if await TenantRepo(session).by_name(body.name) is not None:
                 raise ConflictError(f"a tenant named {body.name!r} already exists")
@@ -53,20 +56,28 @@ class TenantService:
             users = UserRepo(session)
             user = await users.by_email(body.email)
             if user is None:
-                user = User(
-                    id=new_id("usr"), email=body.email, password_hash=hash_password(password)
-                )
+                if body.password is None:
+                    raise InvalidError("a new owner account needs a password", field="password")
+                secret = body.password.get_secret_value()
+                user = User(id=new_id("usr"), email=body.email, password_hash=hash_password(secret))
                 users.add(user)
-            elif not verify_password(user.password_hash, password):
-                raise AuthError("that email is registered with another password")
+            elif body.password is not None:
+                raise InvalidError(
+                    "that email already has an account, which keeps its own password:"
+                    " leave password out to make it the owner",
+                    field="password",
+                )
             await session.flush()
             MembershipRepo(session).add(
                 Membership(id=new_id("mem"), tenant_id=tenant.id, user_id=user.id, role="owner")
             )
             who = system_principal(tenant.id)
-            who = Principal(tenant.id, "platform", actor, "owner", who.permissions)
+            # the owner key acts for the first owner: it follows their role and removal
+            who = Principal(tenant.id, "platform", actor, "owner", who.permissions, user_id=user.id)
             key, secret = stage_api_key(session, who, ApiKeyCreate(name="bootstrap", role="owner"))
-            audit(session, who, "tenant.create", "tenant", tenant.id, name=tenant.name)
+            audit(
+                session, who, "tenant.create", "tenant", tenant.id, name=tenant.name, owner=user.id
+            )
             audit(session, who, "api_key.create", "api_key", key.id, name=key.name)
             return TenantBootstrap(tenant_id=tenant.id, user_id=user.id, api_key=secret)
 

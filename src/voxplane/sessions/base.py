@@ -7,6 +7,7 @@ default) and a Redis one (many workers); ``tests/contract`` runs one suite again
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -75,6 +76,57 @@ class RateLimiter(ABC):
 
 
 @dataclass(frozen=True, slots=True)
+class Loan:
+    """Tokens a shared bucket lent one process to spend locally until it gives them back.
+
+    The bucket counts `size` against its capacity until the loan is settled or its hold
+    ends, so what it holds plus what is out on loan never exceeds the capacity.
+    """
+
+    loan_id: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A loan given back: `unspent` of its `size` tokens return to the bucket."""
+
+    loan: Loan
+    unspent: int
+
+
+class SharedRateLimiter(RateLimiter):
+    """A rate limiter whose buckets can also lend tokens to one process (see ``batching``)."""
+
+    @abstractmethod
+    async def take(
+        self,
+        key: str,
+        rate: Rate,
+        cost: int,
+        *,
+        loan: Loan | None = None,
+        hold_s: float = 0.0,
+        settle: Sequence[Settlement] = (),
+    ) -> tuple[Decision, int]:
+        """Settle the given loans, decide a hit of `cost` (0: none), then lend: on success,
+        up to ``loan.size`` more tokens, at most half of what is left, held for `hold_s`.
+
+        Returns the decision (as :meth:`hit` gives it, counting the lent tokens as still
+        in the bucket) and how many tokens were lent: 0 when fewer than ``MIN_LOAN``.
+        """
+
+    async def hit(self, key: str, rate: Rate, cost: int = 1) -> Decision:
+        check_cost(rate, cost)
+        decision, _ = await self.take(key, rate, cost)
+        return decision
+
+
+MIN_LOAN = 2
+"""A smaller loan saves no round trip: the bucket decides that request itself."""
+
+
+@dataclass(frozen=True, slots=True)
 class Lease:
     """One held slot of a scope's capacity, until `expires_at` unless renewed."""
 
@@ -118,10 +170,10 @@ class LeaseStore(ABC):
         """Release what the store owns (not a client it was given)."""
 
 
-def check_cost(rate: Rate, cost: int) -> None:
-    """Refuse a cost that is not a positive whole number of tokens the bucket can hold."""
-    if cost < 1:
-        raise ValueError(f"cost must be >= 1, got {cost}")
+def check_cost(rate: Rate, cost: int, least: int = 1) -> None:
+    """Refuse a cost that is not a whole number of tokens (>= `least`) the bucket can hold."""
+    if cost < least:
+        raise ValueError(f"cost must be >= {least}, got {cost}")
     if cost > rate.capacity:
         raise ValueError(f"cost {cost} exceeds the bucket capacity {rate.capacity}")
 

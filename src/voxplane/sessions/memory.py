@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 from voxplane.sessions.base import (
+    MIN_LOAN,
     Decision,
     Lease,
     LeaseStore,
+    Loan,
     Rate,
-    RateLimiter,
+    Settlement,
+    SharedRateLimiter,
     check_capacity,
     check_cost,
     check_ttl,
@@ -31,14 +34,17 @@ EPSILON = 1e-9
 """Tokens lost to float rounding: 0.3 s at 10/s must refill 3 tokens, not 2.9999999."""
 
 
-def take(tokens: float, elapsed_s: float, rate: Rate, cost: int) -> tuple[float, Decision]:
+def take(
+    tokens: float, elapsed_s: float, rate: Rate, cost: int, lent: int = 0
+) -> tuple[float, Decision]:
     """One token-bucket step, pure: refill for `elapsed_s`, then take `cost` if there.
 
+    `lent` tokens are out on loan: the bucket refills only up to its capacity minus them.
     Returns the tokens left and the decision. The Redis Lua script mirrors this.
     """
     capacity = rate.capacity
     refill = rate.refill_per_s
-    tokens = min(float(capacity), tokens + max(0.0, elapsed_s) * refill)
+    tokens = min(max(0.0, float(capacity - lent)), tokens + max(0.0, elapsed_s) * refill)
     allowed = tokens + EPSILON >= cost
     if allowed:
         tokens = max(0.0, tokens - cost)
@@ -52,21 +58,35 @@ def take(tokens: float, elapsed_s: float, rate: Rate, cost: int) -> tuple[float,
     return tokens, decision
 
 
+def lendable(tokens: float, wanted: int) -> int:
+    """What a loan may take: at most half of what is left, so that other processes find
+    tokens too and the last ones are always decided one request at a time."""
+    size = min(wanted, int(tokens / 2 + EPSILON))
+    return size if size >= MIN_LOAN else 0
+
+
 @dataclass(slots=True)
 class _Bucket:
     tokens: float
     updated: float
     full_at: float
     """From then on the bucket equals a fresh one, so it may be forgotten."""
+    loans: dict[str, tuple[int, float]] = field(default_factory=dict)
+    """Loans out: id → (size, expires_at)."""
+
+    def lent(self, now: float) -> int:
+        """Tokens out on loans still held, after forgetting the expired ones."""
+        self.loans = {i: loan for i, loan in self.loans.items() if loan[1] > now}
+        return sum(size for size, _ in self.loans.values())
 
 
-class MemoryRateLimiter(RateLimiter):
+class MemoryRateLimiter(SharedRateLimiter):
     """Token buckets in a dict, bounded by the keys in use.
 
-    A bucket that has refilled completely is the same as no bucket, so once the dict holds
-    more than `max_keys` buckets the full ones are dropped; nothing any key observes
-    changes. The next prune waits until the dict has doubled from what survived, so when
-    most buckets are busy pruning still costs O(1) per hit, amortized.
+    A bucket that has refilled completely (and lent nothing) is the same as no bucket, so
+    once the dict holds more than `max_keys` buckets the full ones are dropped; nothing any
+    key observes changes. The next prune waits until the dict has doubled from what
+    survived, so when most buckets are busy pruning still costs O(1) per hit, amortized.
     """
 
     def __init__(self, clock: Clock = time.monotonic, *, max_keys: int = DEFAULT_MAX_KEYS):
@@ -75,18 +95,40 @@ class MemoryRateLimiter(RateLimiter):
         self._prune_at = max_keys
         self._buckets: dict[str, _Bucket] = {}
 
-    async def hit(self, key: str, rate: Rate, cost: int = 1) -> Decision:
-        check_cost(rate, cost)
+    async def take(
+        self,
+        key: str,
+        rate: Rate,
+        cost: int,
+        *,
+        loan: Loan | None = None,
+        hold_s: float = 0.0,
+        settle: Sequence[Settlement] = (),
+    ) -> tuple[Decision, int]:
+        check_cost(rate, cost, least=0)
         now = self._clock()
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            tokens, decision = take(float(rate.capacity), 0.0, rate, cost)
-        else:
-            tokens, decision = take(bucket.tokens, now - bucket.updated, rate, cost)
-        self._buckets[key] = _Bucket(tokens, now, now + decision.reset_s)
+        bucket = self._buckets.get(key) or _Bucket(float(rate.capacity), now, now)
+        lent = bucket.lent(now) if bucket.loans else 0
+        tokens, elapsed = bucket.tokens, now - bucket.updated
+        if settle:  # refill first: the loans were spent at unknown times before now
+            tokens, _ = take(tokens, elapsed, rate, 0, lent)
+            elapsed = 0.0
+            for given in settle:
+                if bucket.loans.pop(given.loan.loan_id, None) is not None:
+                    lent -= given.loan.size
+                    tokens = min(max(0.0, rate.capacity - lent), tokens + given.unspent)
+        tokens, decision = take(tokens, elapsed, rate, cost, lent)
+        size = lendable(tokens, loan.size) if loan is not None and decision.allowed else 0
+        if loan is not None and size:
+            tokens -= size
+            bucket.loans[loan.loan_id] = (size, now + hold_s)
+        full_at = now + (rate.capacity - tokens) / rate.refill_per_s
+        if bucket.loans:
+            full_at = max(full_at, *(expiry for _, expiry in bucket.loans.values()))
+        self._buckets[key] = _Bucket(tokens, now, full_at, bucket.loans)
         if len(self._buckets) > self._prune_at:
             self._prune(now)
-        return decision
+        return decision, size
 
     def _prune(self, now: float) -> None:
         self._buckets = {k: b for k, b in self._buckets.items() if b.full_at > now}

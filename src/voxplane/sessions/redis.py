@@ -6,7 +6,9 @@ matter; Redis 7 replicates their effects, not the scripts, which makes that safe
 Every key expires once it stops mattering (a full bucket, a scope without live leases):
 an idle tenant costs nothing.
 
-Keys: ``{prefix}:rl:{key}`` (a hash: tokens, ts) and ``{prefix}:lease:{scope}`` (a sorted
+Keys: ``{prefix}:rl:{key}`` (a hash: tokens, ts), ``{prefix}:rl:{key}:loans`` (a sorted
+set: member ``{loan_id}:{size}``, score the expiry in milliseconds; the tokens lent to
+processes, see :mod:`voxplane.sessions.batching`) and ``{prefix}:lease:{scope}`` (a sorted
 set: member ``{lease_id}:{holder}``, score the expiry in milliseconds).
 
 The backends use a client they are given and do not close it: whoever opened it does
@@ -16,7 +18,7 @@ The backends use a client they are given and do not close it: whoever opened it 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from redis.asyncio import Redis
@@ -25,11 +27,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from voxplane.errors import UnavailableError
 from voxplane.sessions.base import (
+    MIN_LOAN,
     Decision,
     Lease,
     LeaseStore,
+    Loan,
     Rate,
-    RateLimiter,
+    Settlement,
+    SharedRateLimiter,
     check_capacity,
     check_cost,
     check_ttl,
@@ -39,24 +44,57 @@ from voxplane.sessions.base import (
 # since the epoch would lose its sub-millisecond part, so the scripts format explicitly.
 _NUM = "local function num(x) return string.format('%.17g', x) end\n"
 
-_HIT = (
+_TAKE = (
     _NUM
     + """
--- KEYS[1]: the bucket; ARGV: capacity, refill per second, cost. Mirrors memory.take.
+-- KEYS: the bucket (hash: tokens, ts), its loans (sorted set: member '{id}:{size}', score
+-- the expiry in ms). ARGV: capacity, refill per second, cost, loan id, loan size wanted,
+-- hold ms, min loan, then (member, unspent) per loan settled. Mirrors MemoryRateLimiter.take.
 local capacity, refill, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local wanted, hold, min_loan = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local now_ms = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local now = now_ms / 1000
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', num(now_ms))
+local lent = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  lent = lent + tonumber(string.match(member, ':(%d+)$'))
+end
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(state[1]) or capacity
 local ts = tonumber(state[2]) or now
-tokens = math.min(capacity, tokens + math.max(0, now - ts) * refill)
+tokens = math.min(math.max(0, capacity - lent), tokens + math.max(0, now - ts) * refill)
+for i = 8, #ARGV, 2 do
+  if redis.call('ZREM', KEYS[2], ARGV[i]) == 1 then
+    lent = lent - tonumber(string.match(ARGV[i], ':(%d+)$'))
+    tokens = math.min(math.max(0, capacity - lent), tokens + tonumber(ARGV[i + 1]))
+  end
+end
 local allowed = tokens + 1e-9 >= cost
-local retry = 0
-if allowed then tokens = math.max(0, tokens - cost) else retry = (cost - tokens) / refill end
+local retry, size = 0, 0
+if allowed then
+  tokens = math.max(0, tokens - cost)
+  size = math.min(wanted, math.floor(tokens / 2 + 1e-9))
+  if size < min_loan then size = 0 end
+else
+  retry = (cost - tokens) / refill
+end
 local reset = (capacity - tokens) / refill
+local remaining = math.floor(tokens + 1e-9)
+local live_ms = 0
+if size > 0 then
+  tokens = tokens - size
+  redis.call('ZADD', KEYS[2], num(now_ms + hold), ARGV[4] .. ':' .. size)
+end
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+if last[2] then
+  live_ms = math.ceil(tonumber(last[2]) - now_ms) + 1
+  redis.call('PEXPIRE', KEYS[2], live_ms)
+end
 redis.call('HSET', KEYS[1], 'tokens', num(tokens), 'ts', num(now))
-redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(reset * 1000)))
-return {allowed and 1 or 0, math.floor(tokens + 1e-9), num(reset), num(retry)}
+live_ms = math.max(live_ms, math.ceil((capacity - tokens) / refill * 1000), 1)
+redis.call('PEXPIRE', KEYS[1], live_ms)
+return {allowed and 1 or 0, remaining, num(reset), num(retry), size}
 """
 )
 
@@ -114,28 +152,41 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class RedisRateLimiter(RateLimiter):
-    """Token buckets in Redis hashes, one atomic script run per hit."""
+class RedisRateLimiter(SharedRateLimiter):
+    """Token buckets in Redis hashes (and their loans in sorted sets), one script run each."""
 
     def __init__(self, client: Redis, *, prefix: str = "vxp") -> None:
         self._prefix = prefix
-        self._hit = client.register_script(_HIT)
+        self._take = client.register_script(_TAKE)
 
-    async def hit(self, key: str, rate: Rate, cost: int = 1) -> Decision:
-        check_cost(rate, cost)
+    async def take(
+        self,
+        key: str,
+        rate: Rate,
+        cost: int,
+        *,
+        loan: Loan | None = None,
+        hold_s: float = 0.0,
+        settle: Sequence[Settlement] = (),
+    ) -> tuple[Decision, int]:
+        check_cost(rate, cost, least=0)
+        args: list[str | int] = [rate.capacity, repr(rate.refill_per_s), cost]
+        args += [loan.loan_id, loan.size] if loan is not None else ["", 0]
+        args += [repr(hold_s * 1000), MIN_LOAN]
+        for given in settle:
+            args += [f"{given.loan.loan_id}:{given.loan.size}", given.unspent]
+        bucket = f"{self._prefix}:rl:{key}"
         with translate_errors():
-            reply = await self._hit(
-                keys=[f"{self._prefix}:rl:{key}"],
-                args=[rate.capacity, repr(rate.refill_per_s), cost],
-            )
-        allowed, remaining, reset_s, retry_after_s = reply
-        return Decision(
+            reply = await self._take(keys=[bucket, f"{bucket}:loans"], args=args)
+        allowed, remaining, reset_s, retry_after_s, size = reply
+        decision = Decision(
             allowed=bool(allowed),
             limit=rate.capacity,
             remaining=int(remaining),
             reset_s=float(_text(reset_s)),
             retry_after_s=float(_text(retry_after_s)),
         )
+        return decision, int(size)
 
 
 class RedisLeaseStore(LeaseStore):

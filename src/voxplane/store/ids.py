@@ -15,7 +15,15 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: sorts like t
 def new_id(prefix: str, *, now_ms: int | None = None) -> str:
     """A new id: ``prefix_`` then 26 base32 chars (48-bit milliseconds, 80 random bits)."""
     ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    return _encode(prefix, (ms << 80) | int.from_bytes(os.urandom(10), "big"))
+
+
+def first_id(prefix: str, ms: int) -> str:
+    """The smallest id :func:`new_id` can make at ``ms``: ids below it were made earlier."""
+    return _encode(prefix, max(0, ms) << 80)
+
+
+def _encode(prefix: str, value: int) -> str:
     chars = []
     for _ in range(26):
         chars.append(_ALPHABET[value & 31])

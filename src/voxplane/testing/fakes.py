@@ -21,8 +21,11 @@ from voxplane.providers.base import (
     BrainCapabilities,
     BrainEvent,
     HangUp,
+    StreamingSTT,
     SttCapabilities,
     SttHint,
+    SttResult,
+    SttStream,
     TextChunk,
     Transcript,
     TtsCapabilities,
@@ -60,6 +63,22 @@ def caller_speech(index: int, ms: int, sample_rate: int = 16_000) -> Pcm16:
 _BASE_HZ, _STEP_HZ = 300.0, 100.0
 
 
+_WINDOW = 320  # 20 ms at 16 kHz
+
+
+def _utterances(samples: Pcm16) -> list[Pcm16]:
+    """The stretches of tone in ``samples``: apart by 200 ms or more, 100 ms or longer (a
+    sliver of the previous utterance in the pre-roll is not one)."""
+    count = len(samples) // _WINDOW
+    loud = np.abs(samples[: count * _WINDOW].astype(np.int32)).reshape(count, _WINDOW).max(1)
+    windows = np.flatnonzero(loud > 300)
+    if len(windows) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(windows) > 10) + 1
+    runs = np.split(windows, breaks)
+    return [samples[r[0] * _WINDOW : (r[-1] + 1) * _WINDOW] for r in runs if len(r) >= 5]
+
+
 def _utterance_index(samples: Pcm16, sample_rate: int) -> int | None:
     if len(samples) == 0 or np.abs(samples.astype(np.int32)).max() < 300:
         return None
@@ -69,7 +88,8 @@ def _utterance_index(samples: Pcm16, sample_rate: int) -> int | None:
 
 
 class ScriptedSTT(STT):
-    """Transcribes :func:`caller_speech` utterance ``i`` as ``transcripts[i]``.
+    """Transcribes :func:`caller_speech` utterance ``i`` as ``transcripts[i]``; audio
+    holding several different utterances gives their transcripts in order.
 
     Answers after ``delay_s`` of (virtual) time. Records each call's audio length and hint
     in :attr:`calls`, speculative ones included. With ``workers``, it behaves like a local
@@ -83,6 +103,7 @@ class ScriptedSTT(STT):
         self, transcripts: Sequence[str], delay_s: float = 0.1, workers: int | None = None
     ) -> None:
         self._transcripts = list(transcripts)
+        self._known = range(len(self._transcripts))
         self._delay = delay_s
         self._workers = workers
         self._in_flight = 0
@@ -98,10 +119,16 @@ class ScriptedSTT(STT):
             await asyncio.sleep(self._delay)
         else:
             await asyncio.shield(self._occupy_worker())
-        index = _utterance_index(samples, self.sample_rate)
-        if index is None or not 0 <= index < len(self._transcripts):
-            return Transcript("", audio_ms)
-        return Transcript(self._transcripts[index], audio_ms)
+        return Transcript(self.hear(samples), audio_ms)
+
+    def hear(self, samples: Pcm16) -> str:
+        """The scripted transcripts of the utterances in ``samples``, at once."""
+        said: list[int] = []  # the same utterance again after a gap is one utterance
+        for part in _utterances(samples):
+            index = _utterance_index(part, self.sample_rate)
+            if index is not None and index in self._known and index not in said[-1:]:
+                said.append(index)
+        return " ".join(self._transcripts[i] for i in said)
 
     def _occupy_worker(self) -> asyncio.Task[None]:
         self._in_flight += 1
@@ -113,6 +140,79 @@ class ScriptedSTT(STT):
                 self._in_flight -= 1
 
         return asyncio.ensure_future(work())
+
+
+class ScriptedStreamingSTT(StreamingSTT):
+    """A streaming recognizer that hears :func:`caller_speech` tones as they are pushed.
+
+    Every ``interim_ms`` of one utterance's tone it publishes an interim result (the
+    transcript of what it has heard so far); :meth:`SttStream.flush` answers with the final
+    transcript after ``delay_s``. Flushed spans are recorded in :attr:`flushes`.
+    """
+
+    capabilities = SttCapabilities(streaming=True, hints=False)
+
+    def __init__(
+        self, transcripts: Sequence[str], *, interim_ms: int = 300, delay_s: float = 0.05
+    ) -> None:
+        self.decoder = ScriptedSTT(transcripts)
+        self.interim_ms = interim_ms
+        self.delay_s = delay_s
+        self.flushes: list[tuple[float, float]] = []
+
+    def open(self, hint: Callable[[], SttHint | None]) -> SttStream:
+        return _ScriptedSttStream(self)
+
+
+class _ScriptedSttStream(SttStream):
+    def __init__(self, owner: ScriptedStreamingSTT) -> None:
+        self._owner = owner
+        self._audio = np.zeros(0, np.int16)
+        self._run_start: float | None = None  # where the tone being heard began, in ms
+        self._run_ms = 0
+        self._quiet_ms = 0
+        self._results: asyncio.Queue[SttResult | None] = asyncio.Queue()
+        self._audio_ms = 0.0
+
+    @property
+    def audio_ms(self) -> float:
+        return self._audio_ms
+
+    def push(self, samples: Pcm16) -> None:
+        start = len(self._audio)
+        self._audio = np.concatenate([self._audio, samples])
+        for at in range(start - start % _WINDOW, len(self._audio) - _WINDOW + 1, _WINDOW):
+            if at < start:
+                continue
+            now_ms = (at + _WINDOW) / 16
+            if np.abs(self._audio[at : at + _WINDOW].astype(np.int32)).max() > 300:
+                self._quiet_ms = 0
+                if self._run_start is None:
+                    self._run_start, self._run_ms = at / 16, 0
+                self._run_ms += 20
+                if self._run_ms % self._owner.interim_ms == 0:
+                    heard = self._owner.decoder.hear(self._audio[int(self._run_start * 16) :])
+                    self._results.put_nowait(SttResult(heard, False, self._run_start, now_ms))
+            else:
+                self._quiet_ms += 20
+                if self._quiet_ms >= 200:
+                    self._run_start = None
+
+    async def flush(self, start_ms: float, end_ms: float) -> SttResult:
+        self._owner.flushes.append((start_ms, end_ms))
+        await asyncio.sleep(self._owner.delay_s)
+        audio = self._audio[max(0, int((start_ms - 300) * 16)) : int((end_ms + 150) * 16)]
+        self._audio_ms += len(audio) / 16
+        result = SttResult(self._owner.decoder.hear(audio), True, start_ms, end_ms, len(audio) / 16)
+        self._results.put_nowait(result)
+        return result
+
+    async def results(self) -> AsyncIterator[SttResult]:
+        while (result := await self._results.get()) is not None:
+            yield result
+
+    async def end(self) -> None:
+        self._results.put_nowait(None)
 
 
 class ScriptedBrain(Brain):

@@ -2,13 +2,14 @@
 
 Used by ``voxplane talk``, by the benchmarks and by pipeline tests. Each caller turn starts
 once the agent has finished speaking (or, with ``barge_in_at_ms``, that long after the
-agent starts answering). With ``phone=True`` both directions go through 8 kHz G.711 μ-law,
-as on a telephone line.
+agent starts answering); a turn may also press keypad keys. With ``phone=True`` both
+directions go through 8 kHz G.711 μ-law, as on a telephone line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -17,7 +18,20 @@ import numpy as np
 from voxplane.media.frame import AudioFrame, Pcm16, samples_per_frame
 from voxplane.media.g711 import ulaw_decode, ulaw_encode
 from voxplane.media.resample import resample
-from voxplane.transports.base import AudioSink, AudioSource, Transport
+from voxplane.transports.base import (
+    DTMF_KEYS,
+    AudioSink,
+    AudioSource,
+    CallEvent,
+    CallInfo,
+    Dtmf,
+    RemoteHangup,
+    Transport,
+)
+
+KEY_MS = 100
+"""How long each scripted key press lasts (the caller is silent meanwhile)."""
+_call_ids = itertools.count(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +42,8 @@ class CallerTurn:
     sample_rate: int
     barge_in_at_ms: int | None = None
     """Start this long after the agent starts answering, talking over it."""
+    dtmf: str = ""
+    """Keypad keys pressed after the audio (``samples`` may be empty), one per 100 ms."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +63,8 @@ class _Line:
         self.frame_len = samples_per_frame(rate)
         self.t0: float | None = None
         self.closed = asyncio.Event()
+        # The script's key presses and the final hang-up: a handful, so unbounded is safe.
+        self.events: asyncio.Queue[CallEvent | None] = asyncio.Queue()
         self.agent_frames = 0
         self.last_agent_frame = -1e9
         self.caller: list[tuple[int, Pcm16]] = []
@@ -82,9 +100,16 @@ class _CallerSource(AudioSource):
         self._line = line
         self._turns = [resample(t.samples, t.sample_rate, line.rate) for t in turns]
         self._barge = [t.barge_in_at_ms for t in turns]
+        self._keys = [t.dtmf for t in turns]
         self._policy = policy
 
     async def frames(self) -> AsyncIterator[AudioFrame]:
+        async for frame in self._script():
+            yield frame
+        self._line.events.put_nowait(RemoteHangup())
+        self._line.events.put_nowait(None)
+
+    async def _script(self) -> AsyncIterator[AudioFrame]:
         loop = asyncio.get_running_loop()
         line = self._line
         line.t0 = loop.time()
@@ -108,6 +133,11 @@ class _CallerSource(AudioSource):
                     return
                 sent = await self._pace(sent)
                 yield self._emit(frame, sent)
+            for key in self._keys[index]:
+                line.events.put_nowait(Dtmf(key, KEY_MS))
+                for _ in range(KEY_MS // 20):
+                    sent = await self._pace(sent)
+                    yield self._emit(silence, sent)
             mark_frames, mark_time = line.agent_frames, loop.time()
 
     def _ready(self, index: int, mark_frames: int, mark_time: float, now: float) -> bool:
@@ -150,6 +180,9 @@ class _AgentSink(AudioSink):
     async def clear(self) -> None:
         self.cleared += 1
 
+    async def wait_for_playout(self) -> None:
+        """The simulated line plays each frame the moment it is sent."""
+
 
 class SimulatedCaller(Transport):
     """A caller that says ``turns`` in order, then hangs up once the agent has answered."""
@@ -160,24 +193,45 @@ class SimulatedCaller(Transport):
         *,
         phone: bool = False,
         policy: CallerPolicy | None = None,
+        info: CallInfo | None = None,
     ) -> None:
+        self.info = info or CallInfo(f"sim-{next(_call_ids)}", "simulated")
         self._line = _Line(8000 if phone else 16_000, phone)
         self.source: _CallerSource = _CallerSource(self._line, turns, policy or CallerPolicy())
         self.sink: _AgentSink = _AgentSink(self._line)
         self.transferred_to: str | None = None
         self.hung_up = False
+        self.dtmf_sent = ""
+        self.closed = False
 
     @property
     def sample_rate(self) -> int:
         return self._line.rate
 
+    async def events(self) -> AsyncIterator[CallEvent]:
+        while not self._line.closed.is_set() and (event := await self._line.events.get()):
+            yield event
+
     async def hang_up(self) -> None:
         self.hung_up = True
-        self._line.closed.set()
+        self._end()
 
     async def transfer(self, target: str) -> None:
         self.transferred_to = target
+        self._end()
+
+    async def send_dtmf(self, keys: str) -> None:
+        if not set(keys) <= DTMF_KEYS:
+            raise ValueError(f"not DTMF keys: {keys!r}")
+        self.dtmf_sent += keys
+
+    async def aclose(self) -> None:
+        self.closed = True
+        self._end()
+
+    def _end(self) -> None:
         self._line.closed.set()
+        self._line.events.put_nowait(None)
 
     def recording(self) -> tuple[Pcm16, Pcm16]:
         """(caller, agent) tracks of equal length at :attr:`sample_rate`."""

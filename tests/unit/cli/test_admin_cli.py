@@ -40,3 +40,23 @@ def test_bootstrap_then_create_tenant_on_sqlite(
     assert other["tenant_id"] != made["tenant_id"]
     assert main(["admin", "create-tenant", *second, *data]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_an_existing_account_owns_a_new_tenant_without_its_password_being_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    first = ["--tenant", "acme", "--email", "o@acme.test", "--password", "a long secret"]
+    assert main(["admin", "bootstrap", *first, *data]) == 0
+    owner = json.loads(capsys.readouterr().out)["user_id"]
+    guessed = ["--tenant", "beta", "--email", "o@acme.test", "--password", "a long secret"]
+    assert main(["admin", "create-tenant", *guessed, *data]) == 2  # even the right one
+    err = capsys.readouterr().err
+    assert "password" in err and "a long secret" not in err
+    assert (
+        main(["admin", "create-tenant", "--tenant", "beta", "--email", "o@acme.test", *data]) == 0
+    )
+    assert json.loads(capsys.readouterr().out)["user_id"] == owner
+    new = ["--tenant", "gamma", "--email", "o@gamma.test", *data]
+    assert main(["admin", "create-tenant", *new]) == 2
+    assert "needs a password" in capsys.readouterr().err

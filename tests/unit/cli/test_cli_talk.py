@@ -106,3 +106,46 @@ def test_flow_graph_errors_name_the_line_of_the_field(
     assert code == 2
     assert f"{agent}:{lines[0]}: brain.nodes.welcome.transitions[0].to: unknown node" in err
     assert f"{agent}:{lines[1]}: brain.nodes.more.transitions[0].to: unknown node" in err
+
+
+LLM_AGENT = """
+name: llm-agent
+brain:
+  type: llm
+  provider: {provider}
+  model: some-model
+  prompt: You are a receptionist.
+{extra}
+"""
+BAD_LLM_AGENTS = {
+    "unknown provider": ("mistral", "", "brain.provider"),
+    "missing key": ("openai", "", "brain.api_key_env: openai needs an API key"),
+    "unset key variable": (
+        "anthropic",
+        "  api_key_env: VOXPLANE_TEST_UNSET_KEY",
+        "brain.api_key_env: the environment variable VOXPLANE_TEST_UNSET_KEY is not set",
+    ),
+    "unreachable base url": (
+        "openai",
+        "  base_url: http://127.0.0.1:9/v1",
+        "brain.base_url: cannot reach http://127.0.0.1:9/v1",
+    ),
+    "stored credential in talk": (
+        "openai",
+        "  credential: openai-prod",
+        "brain.credential: stored credentials are for voxplane serve",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_LLM_AGENTS))
+def test_a_bad_llm_agent_is_one_line_naming_the_field_before_models_load(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    provider, extra, expected = BAD_LLM_AGENTS[case]
+    agent = _wav(tmp_path, "agent.yaml", LLM_AGENT.format(provider=provider, extra=extra).encode())
+    wav = _wav(tmp_path, "turn.wav", encode_wav(_speech(), 16_000))
+    code, err = _talk(capsys, "--agent", str(agent), "--input", str(wav))
+    assert code == 2
+    assert expected in err
+    assert err.count("\n") == 1 and "loading models" not in err

@@ -1,15 +1,12 @@
-"""Pure helpers of the control plane: E.164 numbers, caller masks, ids."""
+"""Pure helpers of the control plane: E.164 numbers and ids (masks: observability/test_pii)."""
 
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from voxplane.errors import InvalidError
-from voxplane.services.calls import mask_number
 from voxplane.services.numbers import normalize_e164
-from voxplane.store.ids import has_shape, new_id
+from voxplane.store.ids import first_id, has_shape, new_id
 
 
 @pytest.mark.parametrize(
@@ -40,25 +37,16 @@ def test_emergency_numbers_never_route_to_an_agent(emergency: str) -> None:
         normalize_e164(emergency)
 
 
-def test_caller_numbers_keep_only_the_country_prefix_and_last_two_digits() -> None:
-    assert mask_number("+14155550199") == "+1415•••••99"
-    assert mask_number(None) is None
-    assert mask_number("sip:anonymous@host") == "sip:anonymous@host"
-
-
-@given(st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True))
-def test_a_masked_number_never_shows_more_than_six_digits(number: str) -> None:
-    masked = mask_number(number)
-    assert masked is not None
-    assert sum(c.isdigit() for c in masked) <= 6
-    assert masked.count("•") >= min(5, len(number) - 3)
-    assert masked.endswith(number[-2:])
-    assert masked != number
-
-
 def test_ids_sort_by_creation_time_and_have_their_shape() -> None:
     ids = [new_id("agt", now_ms=ms) for ms in (1, 2, 1_000, 1_700_000_000_000)]
     assert ids == sorted(ids)
     assert all(has_shape(i, "agt") for i in ids)
     assert not has_shape(ids[0], "num")
     assert not has_shape("agt_short", "agt")
+
+
+def test_first_id_of_a_millisecond_is_below_every_id_made_in_it() -> None:
+    made = [new_id("aud", now_ms=5) for _ in range(20)]
+    assert all(first_id("aud", 5) <= i < first_id("aud", 6) for i in made)
+    assert has_shape(first_id("aud", 0), "aud")
+    assert first_id("aud", -3) == first_id("aud", 0)

@@ -53,3 +53,21 @@ def test_unknown_or_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("VOXPLANE_PORT", "not-a-port")
     with pytest.raises(ConfigError, match="port"):
         load_settings()
+
+
+def test_a_short_platform_admin_token_is_refused_at_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="VOXPLANE_ADMIN_TOKEN must be at least 32 bytes"):
+        load_settings(data_dir=tmp_path, admin_token="x" * 31)
+    assert load_settings(data_dir=tmp_path, admin_token="x" * 32).admin_token is not None
+
+
+def test_public_url_defaults_to_where_serve_listens(tmp_path: Path) -> None:
+    assert Settings(data_dir=tmp_path, port=9000).public_base_url == "http://127.0.0.1:9000"
+    given = load_settings(data_dir=tmp_path, public_url="https://voice.example.com/")
+    assert given.public_base_url == "https://voice.example.com"
+
+
+@pytest.mark.parametrize("url", ["voice.example.com", "ftp://x", "https://x/y?q=1", "https://"])
+def test_a_public_url_must_be_an_http_base_url(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError, match="public_url"):
+        load_settings(data_dir=tmp_path, public_url=url)

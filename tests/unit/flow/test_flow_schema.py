@@ -115,7 +115,7 @@ def test_node_with_nothing_to_do() -> None:
     doc["nodes"]["welcome"] = {"transitions": [{"intent": "book", "to": "name"}]}
     message = error_of(doc)
     assert "nodes.welcome" in message
-    assert "needs at least one of 'say', 'gather' or 'action'" in message
+    assert "needs at least one of 'say', 'gather', 'llm' or 'action'" in message
 
 
 def test_all_errors_reported_at_once() -> None:

@@ -84,6 +84,27 @@ def test_turn_ends_exactly_at_end_of_speech_boundary() -> None:
     assert feed.run(0.1, 500) == []
 
 
+def test_a_turn_ends_between_windows_when_the_newest_audio_is_quiet() -> None:
+    """The silence elapses between two window ends (a longer window than the frames):
+    a quiet peek at that time ends the turn there; a loud one leaves it to the next
+    window; outside a pause a peek changes nothing."""
+    feed = Feed()
+    feed.run(0.9, 300)
+    feed.run(0.1, 180)  # 180 ms of silence by 480
+    detector = feed.detector
+    assert not detector.end_due(490.0) and detector.end_due(500.0)
+    assert detector.update_between(0.1, 490.0) == []  # not elapsed yet
+    assert detector.update_between(0.9, 505.0) == []  # the caller may be going on
+    assert detector.in_turn
+    assert detector.update_between(0.1, 505.0) == [TurnEnded(0.0, 300.0, "silence")]
+    assert not detector.in_turn and not detector.end_due(510.0)
+    assert detector.update_between(0.1, 900.0) == []
+    speaking = Feed()
+    speaking.run(0.9, 300)
+    assert not speaking.detector.end_due(900.0)
+    assert speaking.detector.update_between(0.0, 900.0) == []  # not paused: no end
+
+
 def test_paused_turn_past_max_length_ends_on_silence() -> None:
     feed = Feed()
     feed.run(0.9, 900)

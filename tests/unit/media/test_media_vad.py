@@ -12,6 +12,7 @@ from _media_audio import VADS, MakeVad, fsdd_16k, silence, utterance, white_nois
 from voxplane.errors import ModelUnavailableError
 from voxplane.media import vad as vad_module
 from voxplane.media.frame import Pcm16, to_float
+from voxplane.media.turn import TurnDetector, TurnEnded, TurnSettings
 from voxplane.media.vad import (
     EnergyVad,
     SileroModel,
@@ -138,7 +139,7 @@ def test_silero_streaming_matches_faster_whisper_offline() -> None:
     samples, _, _ = utterance("theo", "853")
     samples = samples[: len(samples) // 512 * 512]
     reference = SileroVADModel(str(default_silero_model_path()))(to_float(samples))
-    streamed = _probs(SileroVad(), samples, chunk=320)
+    streamed = _probs(SileroVad(gate=None), samples, chunk=320)
     np.testing.assert_allclose(streamed, np.asarray(reference).reshape(-1), atol=1e-5)
 
 
@@ -154,3 +155,91 @@ def test_calls_sharing_one_model_keep_their_own_state() -> None:
         probs_first += first.push(speech[start : start + 320])
         second.push(other[start : start + 320])
     np.testing.assert_allclose(probs_first, alone, atol=1e-6)
+
+
+def _turns(vad: Vad, samples: Pcm16) -> list[tuple[float, float]]:
+    detector, now_ms, found = TurnDetector(TurnSettings(end_of_speech_ms=300)), 0.0, []
+    for prob in _probs(vad, samples):
+        now_ms += vad.window_ms
+        found += [
+            (e.start_ms, e.end_ms)
+            for e in detector.update(float(prob), now_ms, vad.window_ms)
+            if isinstance(e, TurnEnded)
+        ]
+    return found
+
+
+@pytest.mark.models
+@pytest.mark.parametrize(("speaker", "digits"), UTTERANCES)
+@pytest.mark.parametrize("noise_rms", [0.0, 30.0])  # digital silence; about -61 dBFS
+def test_the_gate_skips_the_quiet_and_finds_the_same_turns(
+    speaker: str, digits: str, noise_rms: float
+) -> None:
+    speech, _, _ = utterance(speaker, digits)
+    line = np.concatenate([speech, silence(16000, 2.0)]).astype(np.float64)
+    line += white_noise(16000, len(line) / 16000, noise_rms, seed=5)[: len(line)]
+    samples = np.clip(line, -32768, 32767).astype(np.int16)
+    model = SileroModel()
+    gated = SileroVad(model)
+    expected = _turns(SileroVad(model, gate=None), samples)
+    found = _turns(gated, samples)
+    assert len(found) == len(expected) >= 1
+    for (start, end), (want_start, want_end) in zip(found, expected, strict=True):
+        assert abs(start - want_start) <= 64 and abs(end - want_end) <= 64  # two windows
+    assert gated.windows_skipped >= 0.3 * (gated.windows_run + gated.windows_skipped)
+
+
+@pytest.mark.models
+def test_the_gate_never_skips_loud_audio_or_speech() -> None:
+    model = SileroModel()
+    vad = SileroVad(model)
+    _probs(vad, white_noise(16000, 2.0, 3000.0))  # about -21 dBFS: never quiet enough
+    assert vad.windows_skipped == 0
+    vad = SileroVad(model)
+    samples, start_ms, end_ms = utterance("jackson", "427")
+    _probs(vad, samples)
+    windows = len(samples) // vad.window_samples
+    speech_windows = (end_ms - start_ms) / vad.window_ms
+    assert vad.windows_skipped > 0
+    assert vad.windows_run >= speech_windows  # the quiet around it is what was skipped
+    assert vad.windows_run + vad.windows_skipped == windows
+
+
+def test_the_gate_is_off_when_asked() -> None:
+    vad = SileroVad(gate=None)
+    _probs(vad, silence(16000, 1.0))
+    assert vad.windows_skipped == 0
+    assert vad.windows_run == 16000 // 512
+
+
+@pytest.mark.models
+def test_peeking_scores_the_newest_audio_and_leaves_the_stream_as_it_was() -> None:
+    """A peek between windows scores the newest 32 ms (the waiting samples included): high
+    inside a digit, low in the silence after the utterance, and the windows scored after
+    any number of peeks are exactly those of a stream never peeked at."""
+    speech, start_ms, end_ms = utterance("theo", "853")
+    samples = np.concatenate([speech, silence(16000, 0.5)])
+    model = SileroModel()
+    plain = _probs(SileroVad(model, gate=None), samples)
+    peeked, vad = [], SileroVad(model, gate=None)
+    peeks: list[tuple[float, float]] = []  # (ms of audio heard, probability)
+    heard = 0
+    for i in range(0, len(samples), 320):
+        chunk = samples[i : i + 320]
+        peeked += vad.push(chunk)
+        heard += len(chunk)
+        tail = vad.peek()
+        assert (tail is None) == (vad.pending_ms == 0)
+        if tail is not None:
+            peeks.append((heard / 16, tail))
+    np.testing.assert_allclose(peeked, plain, atol=1e-6)
+    middle = (start_ms + end_ms) / 2
+    in_speech = [p for at, p in peeks if abs(at - middle) < 100]
+    after = [p for at, p in peeks if at > end_ms + 200]
+    assert max(in_speech) > 0.5 and max(after) < 0.2
+
+
+def test_a_vad_with_short_windows_does_not_peek() -> None:
+    vad = EnergyVad()
+    vad.push(np.zeros(100, dtype=np.int16))
+    assert vad.pending_ms == pytest.approx(6.25) and vad.peek() is None

@@ -22,6 +22,7 @@ from voxplane.observability import (
     redact,
     unbind,
 )
+from voxplane.observability.logs import redact_text
 
 PASSWORD = "hunter2-correct-horse"
 AUTH_HEADER = "Bearer abcdefghijklmnop.qrstuvwx"
@@ -176,6 +177,29 @@ def test_phone_numbers_are_masked_in_msg_and_extra(out: io.StringIO) -> None:
     assert line["nested"] == ["call +4420••••••58 back"]
 
 
+def test_cards_emails_and_ids_are_replaced_as_in_stored_transcripts(out: io.StringIO) -> None:
+    logging.getLogger("voxplane.test").warning(
+        "payment failed",
+        extra={"detail": "card 4111 1111 1111 1111 of ann.lee@example.com, ssn 123-45-6789",
+               "client": "127.0.0.1", "call": "cal_01JD1234567000ABCDEFGHJKMN"},
+    )  # fmt: skip
+    raw = out.getvalue()
+    for original in ("4111", "ann.lee", "6789"):
+        assert original not in raw
+    (line,) = _lines(out)
+    assert line["detail"] == "card [card] of [email], ssn [ssn]"
+    assert line["client"] == "127.0.0.1"  # addresses and ids are not numbers to hide
+    assert line["call"] == "cal_01JD1234567000ABCDEFGHJKMN"
+
+
+def test_a_request_id_stays_whole_even_when_it_is_all_digits(out: io.StringIO) -> None:
+    with log_context(request_id="12345678901234"):
+        logging.getLogger("voxplane.test").info("request", extra={"note": "12345678901234"})
+    (line,) = _lines(out)
+    assert line["request_id"] == "12345678901234"
+    assert line["note"] == "[number]"
+
+
 def test_token_shapes_are_masked_in_msg_and_extra(out: io.StringIO) -> None:
     logging.getLogger("voxplane.test").info(
         "rejected key %s", API_KEY,
@@ -248,7 +272,8 @@ def test_redact_walks_values_directly() -> None:
         "missing": None,
     }
     assert redact(f"call {PHONE}") == "call +1555•••••00"
-    assert redact("+3 days, 1234567 units") == "+3 days, 1234567 units"
+    assert redact("+3 days, 123456 units at 10:30") == "+3 days, 123456 units at 10:30"
+    assert redact("+3 days, 1234567 units") == "+3 days, [number] units"  # as in storage
     assert redact("Basic plan, bearer of news") == "Basic plan, bearer of news"
     assert redact("authorization: bearer abcdefgh12") == f"authorization: {REDACTED}"
 
@@ -260,3 +285,8 @@ def test_redact_stops_at_a_depth_limit() -> None:
         node["next"] = {}
         node = node["next"]
     assert "[too deep]" in json.dumps(redact(deep))
+
+
+def test_invitation_link_tokens_are_redacted_like_keys() -> None:
+    token = "vxi_" + "Q2hhbmdlTWVQbGVhc2VUaGlzSXNOb3RBUmVhbEtleQ"
+    assert token not in redact_text(f"accepting {token} now")

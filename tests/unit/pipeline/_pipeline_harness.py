@@ -12,7 +12,14 @@ from voxplane.pipeline.records import CallResult, TurnRecord
 from voxplane.pipeline.session import CallParts, CallSession
 from voxplane.providers.base import Brain
 from voxplane.testing.clock import run_virtual
-from voxplane.testing.fakes import ScriptedBrain, ScriptedSTT, ScriptedTTS, ToneVad, caller_speech
+from voxplane.testing.fakes import (
+    ScriptedBrain,
+    ScriptedStreamingSTT,
+    ScriptedSTT,
+    ScriptedTTS,
+    ToneVad,
+    caller_speech,
+)
 from voxplane.transports.simulated import CallerPolicy, CallerTurn, SimulatedCaller
 
 TURN = TurnConfig(vad="energy")
@@ -45,7 +52,7 @@ class Call:
     """Everything a finished simulated call leaves for a test to look at."""
 
     result: CallResult
-    stt: ScriptedSTT
+    stt: ScriptedSTT | ScriptedStreamingSTT
     brain: Brain
     tts: ScriptedTTS
     caller: SimulatedCaller
@@ -71,17 +78,20 @@ def run_call(
     *,
     turn: TurnConfig = TURN,
     call: CallConfig | None = None,
-    stt: ScriptedSTT | None = None,
+    stt: ScriptedSTT | ScriptedStreamingSTT | None = None,
     tts: ScriptedTTS | None = None,
     phone: bool = False,
     use_stt_hints: bool = True,
     policy: CallerPolicy | None = None,
+    caller: SimulatedCaller | None = None,
 ) -> Call:
-    """Run one call in virtual time; also reports tasks the session left pending."""
+    """Run one call in virtual time; also reports tasks the session left pending.
+
+    ``caller`` replaces the simulated caller made from ``caller_turns``."""
     stt = stt or ScriptedSTT(transcripts)
     brain = brain or ScriptedBrain("Hello.")
     tts = tts or ScriptedTTS()
-    caller = SimulatedCaller(caller_turns, phone=phone, policy=policy)
+    caller = caller or SimulatedCaller(caller_turns, phone=phone, policy=policy)
     parts = CallParts(stt, brain, tts, ToneVad(), use_stt_hints=use_stt_hints)
     session = CallSession(parts, caller, turn, call or CallConfig())
 

@@ -28,6 +28,7 @@ def test_caller_talking_over_the_agent_cuts_it_to_what_was_heard() -> None:
     assert brain.heard_on_interrupt == [cut.text]
     assert c.caller.sink.cleared == 1
     assert c.texts()[3:] == ["Which Saturday?", "Every Saturday."]
+    assert c.result.false_starts == 0  # a new question, not a pause: not a false start
 
 
 def test_backchannel_over_the_agent_does_not_interrupt() -> None:
@@ -75,6 +76,7 @@ def test_a_caller_who_only_paused_is_answered_once_for_the_whole_turn() -> None:
     assert c.agent(1).interrupted
     assert c.texts("agent")[-1].endswith("You said Four two. Seven one.")
     assert [m.turn for m in c.result.metrics] == [1]
+    assert c.result.false_starts == 1  # the caller heard the answer begin in their pause
 
 
 def test_continuation_can_be_switched_off() -> None:

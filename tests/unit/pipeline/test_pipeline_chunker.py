@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voxplane.pipeline.chunker import SentenceChunker
+from voxplane.pipeline.chunker import SentenceChunker, spoken_pieces
 
 
 def chunk(*pieces: str, chunker: SentenceChunker | None = None) -> list[str]:
@@ -51,16 +51,69 @@ def test_tiny_sentences_are_merged_with_the_next() -> None:
     assert chunk("Yes. ") == ["Yes."]  # the last one is flushed however short
 
 
-def test_first_long_clause_is_cut_at_a_comma_once() -> None:
+def test_the_first_clause_is_cut_at_a_comma_once() -> None:
     text = "Thank you for calling Acme Dental, we are open Monday to Friday, from nine to five."
-    assert chunk(*[w + " " for w in text.split()]) == [
+    expected = [
         "Thank you for calling Acme Dental,",
         "we are open Monday to Friday, from nine to five.",
     ]
+    assert chunk(*[w + " " for w in text.split()]) == expected
+    assert chunk(text) == expected == spoken_pieces(text)
 
 
-def test_short_first_sentence_is_not_cut_at_a_comma() -> None:
-    assert chunk("Well, yes, that works. ") == ["Well, yes, that works."]
+@pytest.mark.parametrize(
+    ("text", "first"),
+    [
+        ("Your booking is confirmed for Tuesday; we will text you a reminder.", ";"),
+        ("Your booking is confirmed for Tuesday - we will text you a reminder.", " -"),
+        ("Your booking is confirmed for Tuesday \u2013 we will text you a reminder.", " \u2013"),
+        ("Your booking is confirmed for Tuesday\u2014we will text you a reminder.", "\u2014"),
+        ("Here is what I found for you: two openings on Tuesday morning.", ":"),
+    ],
+)
+def test_a_semicolon_colon_or_dash_also_ends_the_first_clause(text: str, first: str) -> None:
+    head = text[: text.index(first) + len(first)].strip()
+    assert chunk(text) == [head, text[len(head) :].strip()]
+    assert chunk(*[w + " " for w in text.split(" ")]) == chunk(text)
+
+
+def test_only_the_first_piece_is_a_clause() -> None:
+    text = (
+        "Your cleaning is booked for Tuesday, the fourth of June. "
+        "Please arrive ten minutes early, and bring your insurance card."
+    )
+    assert chunk(text) == [
+        "Your cleaning is booked for Tuesday,",
+        "the fourth of June.",
+        "Please arrive ten minutes early, and bring your insurance card.",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Well, yes, that works.",  # every clause too short to stand alone
+        "Sorry, I didn't catch that.",
+        "Your table for four is booked, thanks.",  # the rest would be a fragment
+        "It costs 1,000 dollars at 10:30 on a follow-up visit.",  # not clause marks
+    ],
+)
+def test_short_clauses_stay_in_their_sentence(text: str) -> None:
+    assert chunk(text + " What else can I do for you?") == [
+        text,
+        "What else can I do for you?",
+    ]
+
+
+def test_while_streaming_a_clause_waits_until_enough_of_the_rest_is_seen() -> None:
+    chunker = SentenceChunker()
+    assert chunker.push("Thank you for calling Acme Dental, ") == []
+    assert chunker.push("we are open ") == []  # too little seen after the comma yet
+    assert chunker.push("every weekday ") == ["Thank you for calling Acme Dental,"]
+    assert chunker.push("from nine. Bye now, see you soon. ") == [
+        "we are open every weekday from nine.",
+        "Bye now, see you soon.",
+    ]
 
 
 def test_quotes_and_brackets_stay_with_their_sentence() -> None:

@@ -11,7 +11,20 @@ BACKCHANNELS = TurnConfig().backchannels
 
 
 @pytest.mark.parametrize(
-    "text", ["Mm-hmm.", "mhm", "Uh-huh", "Okay.", "OK, ok", "Yeah, right.", "I see.", "Got it!"]
+    "text",
+    [
+        "Mm-hmm.",
+        "mhm",
+        "Uh-huh",
+        "Okay.",
+        "OK, ok",
+        "Yeah, right.",
+        "I see.",
+        "Got it!",
+        "Mm, okay, right.",  # how Whisper writes a spoken "mm hmm, okay, right"
+        "Uh, right.",  # and "uh huh, right"
+        "Alright.",
+    ],
 )
 def test_backchannels(text: str) -> None:
     assert is_backchannel(text, BACKCHANNELS)
@@ -28,6 +41,7 @@ def test_backchannels(text: str) -> None:
         "Sure, José.",
         "okay okay okay okay okay",  # too long to be only acknowledgement
         "Hmm?",
+        "Uh, wait.",
     ],
 )
 def test_not_backchannels(text: str) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from voxplane.api.deps import PlatformDep
 from voxplane.errors import UnavailableError
+from voxplane.observability import metrics
 
 router = APIRouter(tags=["health"])
 
@@ -18,12 +19,17 @@ async def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Readiness: the database and Redis answer",
+    summary="Readiness: the database, Redis and the event broker answer",
     responses={503: {"description": "A backend is unreachable"}},
 )
 async def readyz(request: Request, platform: PlatformDep) -> JSONResponse:
     checks: dict[str, str] = {}
-    for name, probe in (("database", platform.db.ping), ("sessions", platform.backends.ping)):
+    probes = (
+        ("database", platform.db.ping),
+        ("sessions", platform.backends.ping),
+        ("events", platform.bus.ping),
+    )
+    for name, probe in probes:
         try:
             await probe()
             checks[name] = "ok"
@@ -33,3 +39,9 @@ async def readyz(request: Request, platform: PlatformDep) -> JSONResponse:
     ready = all(v == "ok" for v in checks.values()) and not draining
     body = {"status": "ready" if ready else "unavailable", "draining": draining, "checks": checks}
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus_metrics() -> Response:
+    """Prometheus text exposition of this process's metrics (see docs/observability.md)."""
+    return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)

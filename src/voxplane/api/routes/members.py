@@ -6,7 +6,13 @@ from fastapi import APIRouter, status
 
 from voxplane.api import problems
 from voxplane.api.deps import PageDep, PlatformDep, PrincipalDep
-from voxplane.services.schemas import MemberCreate, MemberPublic, MemberUpdate, PageOf
+from voxplane.services.schemas import (
+    InvitationCreated,
+    MemberCreate,
+    MemberPublic,
+    MemberUpdate,
+    PageOf,
+)
 
 router = APIRouter(prefix="/members", tags=["members"], responses=problems.AUTHENTICATED)
 
@@ -21,11 +27,16 @@ async def list_members(
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    summary="Add a member (a new user needs a password)",
+    summary="Invite an email to join with a role (the link token is shown once)",
+    description="The answer is the same whether or not the email has an account. A new "
+    "account accepts with the token (`POST /v1/invitations/accept`); an existing one signs "
+    "in and accepts by id (`POST /v1/invitations/{invitation_id}/accept`).",
     responses=problems.responses(409),
 )
-async def add_member(body: MemberCreate, platform: PlatformDep, who: PrincipalDep) -> MemberPublic:
-    return await platform.members.add(who, body)
+async def invite_member(
+    body: MemberCreate, platform: PlatformDep, who: PrincipalDep
+) -> InvitationCreated:
+    return await platform.invitations.invite(who, body)
 
 
 @router.patch(
@@ -40,7 +51,7 @@ async def update_member(
 @router.delete(
     "/{member_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    summary="Remove a member",
+    summary="Remove a member: ends their sessions here and revokes their API keys",
     responses=problems.responses(404, 409),
 )
 async def remove_member(member_id: str, platform: PlatformDep, who: PrincipalDep) -> None:

@@ -21,14 +21,14 @@ router = APIRouter(tags=["tenants"])
     "/tenants",
     status_code=status.HTTP_201_CREATED,
     summary="Create a tenant (platform admin)",
-    responses=problems.responses(401, 409, 422),
+    responses=problems.responses(401, 409, 422, 429),
 )
 async def create_tenant(body: TenantCreate, platform: PlatformDep, _: AdminDep) -> TenantBootstrap:
     return await platform.tenants.create(body)
 
 
 @router.get(
-    "/tenants", summary="List tenants (platform admin)", responses=problems.responses(401, 422)
+    "/tenants", summary="List tenants (platform admin)", responses=problems.responses(401, 422, 429)
 )
 async def list_tenants(platform: PlatformDep, page: PageDep, _: AdminDep) -> PageOf[TenantPublic]:
     return await platform.tenants.list(page.cursor, page.limit)
@@ -37,7 +37,7 @@ async def list_tenants(platform: PlatformDep, page: PageDep, _: AdminDep) -> Pag
 @router.get(
     "/tenants/{tenant_id}",
     summary="Get a tenant (platform admin)",
-    responses=problems.responses(401, 404, 422),
+    responses=problems.responses(401, 404, 422, 429),
 )
 async def get_tenant(tenant_id: str, platform: PlatformDep, _: AdminDep) -> TenantPublic:
     return await platform.tenants.get(tenant_id)
@@ -46,7 +46,7 @@ async def get_tenant(tenant_id: str, platform: PlatformDep, _: AdminDep) -> Tena
 @router.patch(
     "/tenants/{tenant_id}",
     summary="Change a tenant's limits or status (platform admin)",
-    responses=problems.responses(401, 404, 422),
+    responses=problems.responses(401, 404, 422, 429),
 )
 async def update_tenant(
     tenant_id: str, body: TenantUpdate, platform: PlatformDep, _: AdminDep

@@ -9,18 +9,18 @@ from fastapi import APIRouter, Query, Response
 
 from voxplane.api import problems
 from voxplane.api.deps import PlatformDep, PrincipalDep
-from voxplane.services.schemas import UsageDayPublic
+from voxplane.services.schemas import IsoDate, UsageDayPublic
 
 router = APIRouter(prefix="/usage", tags=["usage"], responses=problems.AUTHENTICATED)
 From = Annotated[
-    date | None, Query(alias="from", description="First day (UTC); default 30 days ago")
+    IsoDate | None, Query(alias="from", description="First day (UTC); default 30 days ago")
 ]
 To = Annotated[
-    date | None, Query(alias="to", description="Last day (UTC), inclusive; default today")
+    IsoDate | None, Query(alias="to", description="Last day (UTC), inclusive; default today")
 ]
 
 
-def _range(start: date | None, end: date | None) -> tuple[date, date]:
+def window(start: date | None, end: date | None) -> tuple[date, date]:
     today = datetime.now(UTC).date()
     end = end or today
     # Clamped so that a day near 0001-01-01 gives a short range, not an OverflowError.
@@ -31,7 +31,7 @@ def _range(start: date | None, end: date | None) -> tuple[date, date]:
 async def usage_days(
     platform: PlatformDep, who: PrincipalDep, start: From = None, end: To = None
 ) -> list[UsageDayPublic]:
-    return await platform.usage.days(who, *_range(start, end))
+    return await platform.usage.days(who, *window(start, end))
 
 
 @router.get(
@@ -43,7 +43,7 @@ async def usage_days(
 async def usage_csv(
     platform: PlatformDep, who: PrincipalDep, start: From = None, end: To = None
 ) -> Response:
-    first, last = _range(start, end)
+    first, last = window(start, end)
     text = await platform.usage.csv(who, first, last)
     disposition = f'attachment; filename="usage-{first}-{last}.csv"'
     return Response(text, media_type="text/csv", headers={"Content-Disposition": disposition})

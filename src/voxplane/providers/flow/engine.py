@@ -21,12 +21,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from voxplane.agents.flow import FlowConfig, Node, Transition
+from voxplane.agents.flow import FlowConfig, Gather, LlmStep, Node, Transition
 from voxplane.providers.base import HangUp, SttHint, Transfer
 from voxplane.providers.flow.faq import FaqIndex
 from voxplane.providers.flow.intents import IntentMatcher
-from voxplane.providers.flow.slots import extract, has_name_prefix
+from voxplane.providers.flow.slots import digits_complete, extract, extract_digits, has_name_prefix
 from voxplane.providers.flow.text import tokens, wordset
+from voxplane.providers.turn_end import text_turn_complete
+
+MAX_FIXED_REPLIES = 200
+"""At most this many fixed replies of one flow are pre-synthesized."""
+_BLANK = "\x00"
+"""Stands for a slot's value while fixed replies are listed: a reply holding it is not fixed."""
 
 DIGITS_PROMPT = "Eight, three, three. Zero, two, one, nine. Four, seven, six."
 """Whisper prompt for digits: number words, comma-separated, short groups with a repeat.
@@ -51,6 +57,18 @@ _HINTS: dict[str, SttHint] = {
 _QUESTION_WORDS = wordset(
     "what when where why how who which do does did is are can could will would should"
 )
+_REPLY_WORDS = wordset(
+    # refusing or not having it: "no", "I don't have it", "I'd rather not say", "none"
+    "no nope nah not never none "
+    # "No." as Whisper writes it under the digits prompt
+    "now "
+    # asking to hear it again, or whether anyone is there: "repeat that", "pardon", "hello"
+    "repeat again pardon sorry what huh hello"
+)
+"""Words that make a reply to a number question something to answer, not a number started."""
+MAX_FRAGMENT_WORDS = 3
+"""At most this many words with no digits may be a misheard start of a number ("Nice."
+for "nine", "All right." for "eight"); a longer reply is a sentence, judged as one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +107,7 @@ class FlowEngine:
         self._node = config.start
         self._retries = 0
         self._ended = False
+        self._partial = ""  # digits said so far toward the current digits gather
 
     @property
     def slots(self) -> Mapping[str, str]:
@@ -117,6 +136,7 @@ class FlowEngine:
             return FlowReply("")
         node = self._config.nodes[self._node]
         steps: tuple[Callable[[Node, str], FlowReply | None], ...] = (
+            self._keypress,
             self._interruption,
             self._gather,
             self._node_intent,
@@ -130,6 +150,72 @@ class FlowEngine:
                 return reply
         return self._retry(node)
 
+    @classmethod
+    def fixed_replies(cls, config: FlowConfig, greeting: str | None = None) -> list[str]:
+        """Every reply of the flow that does not depend on what the caller said: the
+        greeting, what entering each node says, each node's retry prompt, the goodbye when
+        retries run out, and FAQ answers followed by each question; the first
+        ``MAX_FIXED_REPLIES``, in that order. Replies that name a slot are left out.
+
+        For pre-synthesis when the agent is loaded; no conversation is touched."""
+        replies: list[str] = []
+        for node_name in (None, *config.nodes):  # None: the call connects
+            engine = cls._blank(config)
+            reply = engine.start(greeting) if node_name is None else engine._enter(node_name)
+            replies.append(reply.text)
+        waiting = [
+            (name, node)
+            for name, node in config.nodes.items()
+            if node.gather is not None or any(t.waits for t in node.transitions)
+        ]
+        for name, node in waiting:
+            engine = cls._blank(config)
+            engine._node = name
+            replies.append(engine._retry(node).text)
+        replies.append(config.messages.give_up)
+        scratch = cls._blank(config)
+        for entry in config.faq:
+            for _name, node in waiting:
+                question = _lower_first(scratch._question(node))
+                resume = f" {config.messages.faq_resume} {question}" if question else ""
+                replies.append(f"{entry.answer}{resume}")
+        fixed = [text for text in replies if text and _BLANK not in text]
+        return list(dict.fromkeys(fixed))[:MAX_FIXED_REPLIES]
+
+    @classmethod
+    def _blank(cls, config: FlowConfig) -> FlowEngine:
+        """An engine whose every slot holds :data:`_BLANK`: it takes the same path as with
+        no slots filled (no ``when`` matches it), and what it says shows any slot used."""
+        engine = cls(config)
+        engine._slots = dict.fromkeys(config.gathered_slots(), _BLANK)
+        return engine
+
+    @property
+    def llm_step(self) -> LlmStep | None:
+        """The current node's LLM step, if it is one."""
+        return None if self._ended else self._config.nodes[self._node].llm
+
+    def step_done(self) -> FlowReply:
+        """The LLM step is over: on to the node's ``next``."""
+        following = self._config.nodes[self._node].next
+        assert following is not None  # the schema requires it on llm steps
+        return self._enter(following)
+
+    @property
+    def gather(self) -> Gather | None:
+        """What the current node gathers, if anything."""
+        return None if self._ended else self._config.nodes[self._node].gather
+
+    @property
+    def partial_digits(self) -> str:
+        """Digits the caller said toward the current digits gather, too few to fill it:
+        keys pressed next complete them."""
+        return self._partial
+
+    def takes_key(self, key: str) -> bool:
+        """Whether pressing ``key`` now takes a transition ("press 1")."""
+        return not self._ended and self._key_target(key) is not None
+
     def snapshot(self) -> FlowState:
         """The conversation state, to :meth:`restore` later."""
         return FlowState(dict(self._slots), self._node, self._retries, self._ended)
@@ -137,6 +223,7 @@ class FlowEngine:
     def restore(self, state: FlowState) -> None:
         self._slots = dict(state.slots)
         self._node, self._retries, self._ended = state.node, state.retries, state.ended
+        self._partial = ""
 
     def expected(self) -> SttHint | None:
         """What the current node expects to hear, to bias speech-to-text."""
@@ -146,6 +233,45 @@ class FlowEngine:
         if gather.type == "name" and gather.choices:
             return SttHint("name", ", ".join(gather.choices) + ".", gather.choices)
         return _HINTS[gather.type]
+
+    def turn_complete(self, text: str) -> bool:
+        """Whether ``text`` completes what the current node waits for.
+
+        Digits: the digit count against ``min_length``/``max_length`` and how the string
+        stops; words with no digits at all, see :meth:`_digitless_complete`. Yes/no, names,
+        dates and times: the slot is understood. Otherwise (free text, no gather, or words
+        that are not the expected answer): the text estimate.
+        """
+        node = self._config.nodes[self._node]
+        gather = None if self._ended else node.gather
+        if gather is None or gather.type == "free_text":
+            return text_turn_complete(text)
+        if gather.type == "digits":
+            done = digits_complete(text, gather.min_length, gather.max_length)
+            if done is None and gather.min_length is not None:
+                return self._digitless_complete(node, text)
+            return text_turn_complete(text) if done is None else done
+        return extract(gather, text) is not None or text_turn_complete(text)
+
+    def _digitless_complete(self, node: Node, text: str) -> bool:
+        """Words with no digits where a number of known length is expected.
+
+        A reply the node answers is complete: a question ("What?", "Where do I find
+        it?"), a refusal or a request to repeat ("I don't have it", "repeat that"), an
+        intent or FAQ match. A longer reply is a sentence: the text estimate. Anything else
+        short ("Nice.", "All right.", "Okay, um") is taken for the start of the number,
+        misheard or announced, and held: if the caller stays quiet, the wait ends in the
+        same retry prompt that answering at once would have given.
+        """
+        words = tokens(text)
+        if not words or _is_question(text) or not _REPLY_WORDS.isdisjoint(words):
+            return True
+        names = [t.intent for t in (*node.transitions, *self._config.global_) if t.intent]
+        if names and self._intents.match(text, names) is not None:
+            return True
+        if self._faq.search(text) is not None:
+            return True
+        return len(words) > MAX_FRAGMENT_WORDS and text_turn_complete(text)
 
     # --- steps ---------------------------------------------------------------------------
 
@@ -165,11 +291,26 @@ class FlowEngine:
             return self._faq_answer(node, text)
         return None
 
+    def _keypress(self, node: Node, text: str) -> FlowReply | None:
+        target = self._key_target(text.strip().rstrip("."))
+        return self._enter(target) if target else None
+
+    def _key_target(self, key: str) -> str | None:
+        if len(key) != 1:
+            return None
+        for t in (*self._config.nodes[self._node].transitions, *self._config.global_):
+            if t.key == key:
+                return t.to
+        return None
+
     def _gather(self, node: Node, text: str) -> FlowReply | None:
         if node.gather is None:
             return None
         value = extract(node.gather, text)
         if value is None:
+            if node.gather.type == "digits":
+                said = extract_digits(text) or ""
+                self._partial = said if len(said) < (node.gather.min_length or 1) else ""
             return None
         self._slots[node.gather.slot] = value
         target = self._when_target(node) or node.next
@@ -216,7 +357,7 @@ class FlowEngine:
         parts: list[str] = []
         seen: set[str] = set()
         while True:
-            self._node, self._retries = name, 0
+            self._node, self._retries, self._partial = name, 0, ""
             node = self._config.nodes[name]
             if greeting is not None:
                 parts.append(greeting)
@@ -229,9 +370,9 @@ class FlowEngine:
                 action = node.action
                 event = Transfer(action.to) if action.type == "transfer" and action.to else HangUp()
                 return FlowReply(_join(parts), event)
-            if node.gather is not None:
+            if node.gather is not None or node.llm is not None:
                 break
-            waits = any(t.intent for t in node.transitions)
+            waits = any(t.waits for t in node.transitions)
             target = self._when_target(node) or (None if waits else node.next)
             if target is None or target in seen:
                 break

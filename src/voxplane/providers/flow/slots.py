@@ -13,8 +13,11 @@ from voxplane.agents.flow import Gather
 from voxplane.providers.flow.dates import extract_date, extract_time
 from voxplane.providers.flow.intents import word_similarity
 from voxplane.providers.flow.text import normalize, tokens, words_to_numbers, wordset
+from voxplane.providers.turn_end import trails_off
 
 _DIGIT_FILLERS = frozenset({"and", "uh", "um", "er", "dash", "hyphen", "then", "space"})
+_DIGIT_JOINERS = _DIGIT_FILLERS | {"oh", "o"}
+"""A digit string stopping on one of these goes on ("four two and", "five five oh")."""
 
 _NEGATIVE_PHRASES = (
     "no", "nope", "nah", "not", "never", "wrong", "incorrect", "negative", "cancel",
@@ -70,6 +73,25 @@ def extract_digits(
             if candidate and (min_length or 1) <= len(candidate) <= (max_length or 32):
                 return candidate
     return None
+
+
+def digits_complete(text: str, min_length: int | None, max_length: int | None) -> bool | None:
+    """Whether a digit string the caller is reading out is finished; None when ``text``
+    holds no digits at all (then it is not a digit string, and other rules decide).
+
+    Fewer digits than ``min_length`` is unfinished. Short of ``max_length``, so is a
+    string that stops on a joining word ("four two and", "four two oh") or trails off
+    with a comma, a dash or an ellipsis (speech-to-text's mark of a pause after a group).
+    """
+    said = tokens(text.replace("-", " "))
+    count = sum(len(run) for run in _digit_runs(words_to_numbers(said, digits_context=True)))
+    if count == 0:
+        return None
+    if min_length is not None and count < min_length:
+        return False
+    if max_length is not None and count >= max_length:
+        return True
+    return said[-1] not in _DIGIT_JOINERS and not trails_off(text)
 
 
 def _digit_runs(words: list[str]) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from voxplane.pipeline.history import AudioHistory
+from voxplane.media.history import AudioHistory
 
 
 def ramp(start: int, stop: int) -> np.ndarray:

@@ -1,0 +1,376 @@
+"""Calls per core over Twilio Media Streams: one ``voxplane serve`` pinned to one core.
+
+``.venv/bin/python bench/telephony.py [--quick] [--calls 10 50 100 200] [--turns 3]``
+
+A fresh PostgreSQL database (dropped at the end) gets one tenant with a Twilio credential,
+a number and an agent on **scripted providers** (``provider: scripted``: a fixed transcript,
+a fixed reply, pre-synthesized audio), so what is measured is the platform: the webhook,
+the websocket, μ-law, resampling, Silero VAD, the turn detector, the 20 ms pacer, playout
+marks, leases and call records. ONE ``voxplane serve`` runs pinned to core 0 (limits and
+leases in Redis); this process, pinned to core 1, plays Twilio for N concurrent calls
+(starts spread over 2 s): each signs the webhook, opens the stream with the token, waits
+for the greeting, then says ``--turns`` utterances of real human speech (FSDD digits,
+~1.5 s), each once the agent's answer has ended, then sends ``stop``. Marks are echoed on
+arrival (the server paces in real time, so that is when they would have played).
+
+Per number of calls: the worker's CPU (cores), outbound pacing jitter (|gap − 20 ms|
+between consecutive agent frames of an answer, as received), response overhead (true end
+of the caller's speech → first agent frame received, minus the agent's 300 ms
+end-of-speech silence), lost turns (no answer within 5 s), the worker's memory per call
+(RSS at the busiest point minus before, / calls) and the client's own CPU (a saturated
+client would make the figures lie). Writes ``bench/results/telephony-<time>.json`` and
+``telephony-latest.json``; prints one line per level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+try:
+    from uvloop import run as uvloop_run
+except ImportError:  # not on Windows
+    uvloop_run = None  # type: ignore[assignment]
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _server import REPO, Stack, bench_stack, terminate_on_sigterm
+from api import _git, _machine, percentiles, process_cpu_s
+from voxplane.media.g711 import ulaw_encode
+from voxplane.media.wav import decode_wav
+from voxplane.transports.twilio import signature
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+FSDD = REPO.parent / "shared" / "audio" / "fsdd"
+SERVER_CORE, CLIENT_CORE = 0, 1
+AUTH_TOKEN = secrets.token_urlsafe(24)
+END_OF_SPEECH_MS = 300
+ANSWER_TIMEOUT_S = 5.0
+AGENT: dict[str, Any] = {
+    "name": "bench-scripted",
+    "stt": {"provider": "scripted", "transcripts": ["Four two seven one."]},
+    "tts": {"provider": "scripted", "ms_per_word": 200},
+    "turn": {"vad": "silero", "end_of_speech_ms": END_OF_SPEECH_MS},
+    "brain": {"type": "scripted", "greeting": "Hello there.", "reply": "Okay, got it."},
+}
+
+
+@dataclass
+class Utterance:
+    """Caller speech as ready-made base64 μ-law 20 ms frames, and where the voice ends."""
+
+    frames: list[str]
+    speech_end_frame: int
+
+
+def utterance() -> Utterance:
+    parts = [np.zeros(1600, np.int16)]
+    for i, digit in enumerate("4271"):
+        samples, _ = decode_wav((FSDD / f"{digit}_jackson_{i}.wav").read_bytes())
+        parts += [samples, np.zeros(1200, np.int16)]
+    audio = np.concatenate(parts)
+    loud = np.flatnonzero(np.abs(audio.astype(np.int32)) > 500)
+    audio = np.concatenate([audio, np.zeros(160 - len(audio) % 160, np.int16)])
+    frames = [
+        base64.b64encode(ulaw_encode(audio[i : i + 160])).decode()
+        for i in range(0, len(audio), 160)
+    ]
+    return Utterance(frames, int(loud[-1]) // 160)
+
+
+SILENCE = base64.b64encode(ulaw_encode(np.zeros(160, np.int16))).decode()
+
+
+@dataclass
+class CallStats:
+    overhead_ms: list[float] = field(default_factory=list)
+    jitter_ms: list[float] = field(default_factory=list)
+    lost_turns: int = 0
+    failed: str | None = None
+    webhook_ms: float | None = None
+    connect_ms: float | None = None
+    call_s: float = 0.0
+
+
+class Caller:
+    """One call, Twilio's side, kept cheap: pre-encoded frames, media parsed by prefix."""
+
+    def __init__(self, ws: ClientConnection, call_sid: str, speech: Utterance) -> None:
+        self.ws = ws
+        self.call_sid = call_sid
+        self.sid = "MZ" + secrets.token_hex(16)
+        self.speech = speech
+        self.stats = CallStats()
+        self.arrivals: list[float] = []
+        self.chunk = 0
+        self.t0 = 0.0
+
+    async def run(self, turns: int, parameters: dict[str, str]) -> CallStats:
+        start = {
+            "event": "start", "sequenceNumber": "1", "streamSid": self.sid,
+            "start": {"streamSid": self.sid, "callSid": self.call_sid, "accountSid": "AC0",
+                      "tracks": ["inbound"], "customParameters": parameters,
+                      "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
+                                      "channels": 1}},
+        }  # fmt: skip
+        await self.ws.send('{"event":"connected","protocol":"Call","version":"1.0.0"}')
+        await self.ws.send(json.dumps(start))
+        self.t0 = asyncio.get_running_loop().time()
+        async with asyncio.TaskGroup() as group:
+            receiver = group.create_task(self._receive())
+            try:
+                await self._talk(turns)
+            finally:
+                receiver.cancel()
+        return self.stats
+
+    async def _talk(self, turns: int) -> None:
+        await self._wait_answer(0)  # the greeting
+        for _ in range(turns):
+            speech_end = 0.0
+            for index, frame in enumerate(self.speech.frames):
+                sent = await self._send(frame)
+                if index == self.speech.speech_end_frame:
+                    speech_end = sent
+            heard = len(self.arrivals)
+            if not await self._wait_answer(heard):
+                self.stats.lost_turns += 1
+                continue
+            overhead = 1000 * (self.arrivals[heard] - speech_end) - END_OF_SPEECH_MS
+            self.stats.overhead_ms.append(overhead)
+            gaps = np.diff(self.arrivals[heard:]) * 1000
+            self.stats.jitter_ms += [abs(g - 20) for g in gaps if g < 60]
+        await self.ws.send(json.dumps({"event": "stop", "streamSid": self.sid}))
+
+    async def _wait_answer(self, heard: int) -> bool:
+        """Stream silence until an answer has come and ended; False if none came."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ANSWER_TIMEOUT_S
+        while len(self.arrivals) <= heard:
+            if loop.time() > deadline:
+                return False
+            await self._send(SILENCE)
+        while loop.time() - self.arrivals[-1] < 0.3:
+            await self._send(SILENCE)
+        return True
+
+    async def _send(self, payload: str) -> float:
+        self.chunk += 1
+        loop = asyncio.get_running_loop()
+        due = self.t0 + 0.02 * self.chunk
+        if due > loop.time():
+            await asyncio.sleep(due - loop.time())
+        await self.ws.send(
+            f'{{"event":"media","streamSid":"{self.sid}","media":{{"track":"inbound",'
+            f'"chunk":"{self.chunk}","timestamp":"{20 * self.chunk}","payload":"{payload}"}}}}'
+        )
+        return loop.time()
+
+    async def _receive(self) -> None:
+        loop = asyncio.get_running_loop()
+        async for text in self.ws:
+            if text.startswith('{"event":"media"'):
+                self.arrivals.append(loop.time())
+            elif '"mark"' in str(text):
+                mark = json.loads(text)["mark"]
+                await self.ws.send(
+                    json.dumps({"event": "mark", "streamSid": self.sid, "mark": mark})
+                )
+
+
+async def one_call(
+    client: httpx.AsyncClient, stack: Stack, number: str, speech: Utterance, turns: int
+) -> CallStats:
+    form = {"AccountSid": "AC0", "CallSid": "CA" + secrets.token_hex(16), "From": "+14155550123",
+            "To": number, "Direction": "inbound", "CallStatus": "ringing"}  # fmt: skip
+    url = f"{stack.base_url}/v1/twilio/voice"
+    headers = {"X-Twilio-Signature": signature.compute(AUTH_TOKEN, url, form.items())}
+    loop = asyncio.get_running_loop()
+    try:
+        began = loop.time()
+        answer = await client.post(url, data=form, headers=headers)
+        webhook_ms = 1000 * (loop.time() - began)
+        if "<Connect" not in answer.text:
+            return CallStats(failed=f"webhook {answer.status_code}: {answer.text[:60]}")
+        token = answer.text.split('name="token" value="')[1].split('"')[0]
+        stream_url = stack.base_url.replace("http://", "ws://") + "/v1/twilio/stream"
+        began = loop.time()
+        async with connect(stream_url, max_size=2**20) as ws:
+            caller = Caller(ws, form["CallSid"], speech)
+            caller.stats.webhook_ms = webhook_ms
+            caller.stats.connect_ms = 1000 * (loop.time() - began)
+            stats = await caller.run(turns, {"token": token})
+            stats.call_s = loop.time() - began
+            return stats
+    except (httpx.HTTPError, ConnectionClosed, OSError) as error:
+        return CallStats(failed=repr(error)[:80])
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def level(stack: Stack, number: str, calls: int, turns: int) -> dict[str, Any]:
+    speech = utterance()
+    baseline = rss_kb(stack.pid)
+    peak = baseline
+    limits = httpx.Limits(max_connections=calls, max_keepalive_connections=calls)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
+        async def staggered(i: int) -> CallStats:
+            await asyncio.sleep(2.0 * i / calls)
+            return await one_call(client, stack, number, speech, turns)
+
+        started, cpu0, client0 = time.perf_counter(), process_cpu_s(stack.pid), time.process_time()
+        tasks = [asyncio.create_task(staggered(i)) for i in range(calls)]
+        while not all(t.done() for t in tasks):
+            peak = max(peak, rss_kb(stack.pid))
+            await asyncio.wait(tasks, timeout=0.5)
+        wall = time.perf_counter() - started
+        cpu, client_cpu = process_cpu_s(stack.pid) - cpu0, time.process_time() - client0
+    stats = [t.result() for t in tasks]
+    overhead = [v for s in stats for v in s.overhead_ms]
+    jitter = [v for s in stats for v in s.jitter_ms]
+    failed = [s.failed for s in stats if s.failed]
+    return {
+        "calls": calls,
+        "wall_s": round(wall, 1),
+        "worker_cores": round(cpu / wall, 3),
+        "worker_ms_per_call_s": round(1000 * cpu / max(1e-9, sum(s.call_s for s in stats)), 2),
+        "client_cores": round(client_cpu / wall, 3),
+        "pacing_jitter_ms": percentiles(jitter, 50, 99, 100),
+        "overhead_ms": percentiles(overhead, 50, 99),
+        "turns": len(overhead),
+        "lost_turns": sum(s.lost_turns for s in stats),
+        "failed_calls": len(failed),
+        "failures": failed[:5],
+        "memory_per_call_kb": round((peak - baseline) / calls),
+        "webhook_ms": percentiles([s.webhook_ms for s in stats if s.webhook_ms], 50, 99),
+        "ws_connect_ms": percentiles([s.connect_ms for s in stats if s.connect_ms], 50, 99),
+    }
+
+
+def setup(stack: Stack) -> str:
+    auth = {"Authorization": f"Bearer {stack.api_key}"}
+    agent = httpx.post(f"{stack.base_url}/v1/agents", json=AGENT, headers=auth).json()
+    number = "+15550142"
+    httpx.post(
+        f"{stack.base_url}/v1/phone-numbers", json={"number": number, "agent_id": agent["id"]},
+        headers=auth,
+    ).raise_for_status()  # fmt: skip
+    httpx.post(
+        f"{stack.base_url}/v1/credentials",
+        json={"name": "twilio", "provider": "twilio", "secret": AUTH_TOKEN}, headers=auth,
+    ).raise_for_status()  # fmt: skip
+    return number
+
+
+def bench(args: argparse.Namespace) -> dict[str, Any]:
+    os.sched_setaffinity(0, {CLIENT_CORE})
+    if args.priority:
+        os.setpriority(os.PRIO_PROCESS, 0, -args.priority)
+    report: dict[str, Any] = {
+        "bench": "telephony",
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join([".venv/bin/python", "bench/telephony.py", *sys.argv[1:]]),
+        "git": _git(),
+        "machine": _machine(),
+        "settings": {
+            "calls": args.calls,
+            "turns": args.turns,
+            "priority": args.priority,
+            "agent": AGENT,
+        },
+        "levels": [],
+    }
+    env = {
+        "VOXPLANE_DEFAULT_MAX_CONCURRENT_CALLS": "100000",
+        "VOXPLANE_MAX_CALLS": "10000",  # scripted providers: not the local models' capacity
+        "VOXPLANE_LOG_LEVEL": "warning",
+    }
+    with bench_stack(server_core=SERVER_CORE, priority=args.priority, extra_env=env) as stack:
+        number = setup(stack)
+        run = uvloop_run or asyncio.run
+        run(level(stack, number, 1, 1))  # warm up: the VAD model loads on the first call
+        profiler = _profiler(args.profile, stack.pid) if args.profile else None
+        for calls in args.calls:
+            result = run(level(stack, number, calls, args.turns))
+            report["levels"].append(result)
+            print(
+                f"{calls:4d} calls: worker {result['worker_cores']:.2f} cores "
+                f"({result['worker_ms_per_call_s']} ms per call-second), "
+                f"jitter p99 {result['pacing_jitter_ms']['p99']} ms, overhead p50/p99 "
+                f"{result['overhead_ms']['p50']}/{result['overhead_ms']['p99']} ms, "
+                f"lost {result['lost_turns']}/{result['turns'] + result['lost_turns']}, "
+                f"failed {result['failed_calls']}, {result['memory_per_call_kb']} KB/call, "
+                f"client {result['client_cores']:.2f} cores",
+                flush=True,
+            )
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(timeout=30)
+    return report
+
+
+def _profiler(path: str, pid: int) -> subprocess.Popen[bytes]:
+    """py-spy (a dev tool: ``pip install py-spy``, needs ptrace) sampling the worker during
+    the levels, collapsed stacks written to ``path`` when it is interrupted."""
+    py_spy = Path(sys.executable).with_name("py-spy")
+    command = [str(py_spy), "record", "-p", str(pid), "-r", "200", "-f", "raw", "-o", path]
+    return subprocess.Popen([*command, "--nonblocking"], stdout=subprocess.DEVNULL)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10 and 50 calls, 2 turns")
+    parser.add_argument("--calls", type=int, nargs="+", default=[10, 50, 100, 200])
+    parser.add_argument("--turns", type=int, default=3)
+    parser.add_argument(
+        "--priority",
+        type=int,
+        default=0,
+        help="renice the server and this client by -N (root): a shared machine starves them",
+    )
+    parser.add_argument(
+        "--profile", metavar="FILE", help="py-spy the worker during the levels (collapsed stacks)"
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.calls, args.turns = [10, 50], 2
+    if not FSDD.is_dir():
+        print(
+            f"{FSDD} is missing: the caller speech comes from ../shared/audio/fsdd", file=sys.stderr
+        )
+        return 2
+    terminate_on_sigterm()
+    report = bench(args)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    for name in (f"telephony-{stamp}.json", "telephony-latest.json"):
+        (RESULTS / name).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Does the Silero gate change what the VAD decides? Gated vs ungated Silero on real speech.
+
+``.venv/bin/python bench/vad_gate.py``
+
+Every recording of ``../shared/audio`` (the 12 sentences; 4-digit FSDD numbers of each
+speaker, digits 0.15 s apart) goes through the phone path as a call hears it: 1 s of line
+before and after, 8 kHz μ-law, resampled to 16 kHz as the pipeline does, in 20 ms chunks.
+The line is digital silence, or white noise at -60, -50 or -40 dBFS (a steady hiss the
+gate's noise floor must learn). Both VADs feed the turn detector with the bench agent's
+settings (300 ms end of speech); the turns each finds are compared: same count, and the
+start and end of each matched turn within ``--tolerance-ms``. Also reported: the share of
+windows whose network run the gate skipped. Writes ``bench/results/vad_gate-<time>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voxplane.media.frame import Pcm16
+from voxplane.media.g711 import ulaw_decode, ulaw_encode
+from voxplane.media.resample import Resampler, resample
+from voxplane.media.turn import SpeechStarted, TurnDetector, TurnEnded, TurnSettings
+from voxplane.media.vad import DEFAULT_SILERO_GATE, SileroGate, SileroModel, SileroVad
+from voxplane.media.wav import decode_wav
+
+BENCH = Path(__file__).resolve().parent
+AUDIO = BENCH.parent.parent / "shared" / "audio"
+SETTINGS = TurnSettings(end_of_speech_ms=300)
+NOISE_DBFS = [None, -60.0, -50.0, -40.0]
+
+
+def recordings() -> list[tuple[str, Pcm16]]:
+    """(name, 8 kHz samples) of every sentence and one 4-digit number per FSDD speaker."""
+    out = []
+    for path in sorted((AUDIO / "sentences").glob("*.wav")):
+        samples, rate = decode_wav(path.read_bytes())
+        out.append((path.stem, resample(samples, rate, 8000)))
+    for speaker in ("jackson", "nicolas", "theo"):
+        for take, digits in enumerate(("4271", "9035", "8616")):
+            parts: list[Pcm16] = []
+            for digit in digits:
+                samples, _ = decode_wav(
+                    (AUDIO / "fsdd" / f"{digit}_{speaker}_{take}.wav").read_bytes()
+                )
+                parts += [samples, np.zeros(1200, np.int16)]
+            out.append((f"{speaker}-{digits}", np.concatenate(parts)))
+    return out
+
+
+def on_line(speech: Pcm16, noise_dbfs: float | None, seed: int) -> Pcm16:
+    pad = np.zeros(8000, np.int16)
+    audio = np.concatenate([pad, speech, pad]).astype(np.float64)
+    if noise_dbfs is not None:
+        rms = 32768.0 * 10 ** (noise_dbfs / 20)
+        audio += np.random.default_rng(seed).normal(0.0, rms, len(audio))
+    return ulaw_decode(ulaw_encode(np.clip(np.round(audio), -32768, 32767).astype(np.int16)))
+
+
+def turns(vad: SileroVad, line: Pcm16) -> list[tuple[float, float]]:
+    """(start, end) ms of every turn the detector ends on ``line`` heard through ``vad``."""
+    detector, resampler = TurnDetector(SETTINGS), Resampler(8000, 16000)
+    window_ms, now_ms, found = vad.window_ms, 0.0, []
+    for i in range(0, len(line), 160):
+        for prob in vad.push(resampler.process(line[i : i + 160])):
+            now_ms += window_ms
+            for event in detector.update(prob, now_ms, window_ms):
+                if isinstance(event, TurnEnded):
+                    found.append((event.start_ms, event.end_ms))
+                elif isinstance(event, SpeechStarted):
+                    pass
+    for prob in vad.push(np.zeros(16000, np.int16)):  # let a last turn end
+        now_ms += window_ms
+        for event in detector.update(prob, now_ms, window_ms):
+            if isinstance(event, TurnEnded):
+                found.append((event.start_ms, event.end_ms))
+    return found
+
+
+def _same(a: list[tuple[float, float]], b: list[tuple[float, float]], tolerance: float) -> bool:
+    return len(a) == len(b) and all(
+        abs(x[0] - y[0]) <= tolerance and abs(x[1] - y[1]) <= tolerance
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tolerance-ms", type=float, default=64.0, help="two 32 ms windows")
+    parser.add_argument("--margin-db", type=float, default=DEFAULT_SILERO_GATE.margin_db)
+    parser.add_argument("--silence-dbfs", type=float, default=DEFAULT_SILERO_GATE.silence_dbfs)
+    parser.add_argument("--max-prob", type=float, default=DEFAULT_SILERO_GATE.max_prob)
+    parser.add_argument("--lookback", type=int, default=DEFAULT_SILERO_GATE.lookback)
+    args = parser.parse_args()
+    gate = SileroGate(
+        margin_db=args.margin_db,
+        silence_dbfs=args.silence_dbfs,
+        lookback=args.lookback,
+        max_prob=args.max_prob,
+    )
+    if not AUDIO.is_dir():
+        print(f"{AUDIO} is missing", file=sys.stderr)
+        return 2
+    model = SileroModel()
+    cases: list[dict[str, Any]] = []
+    run, skipped, cpu = 0, 0, {"gated": 0.0, "ungated": 0.0}
+    for index, (name, speech) in enumerate(recordings()):
+        for noise in NOISE_DBFS:
+            line = on_line(speech, noise, index)
+            started = time.process_time()
+            reference = turns(SileroVad(model, gate=None), line)
+            cpu["ungated"] += time.process_time() - started
+            again = turns(SileroVad(model, gate=None), line)
+            gated_vad = SileroVad(model, gate=gate)
+            started = time.process_time()
+            gated = turns(gated_vad, line)
+            cpu["gated"] += time.process_time() - started
+            run, skipped = run + gated_vad.windows_run, skipped + gated_vad.windows_skipped
+            shifts = [
+                max(abs(a[0] - b[0]), abs(a[1] - b[1]))
+                for a, b in zip(reference, gated, strict=False)
+            ]
+            same = _same(reference, gated, args.tolerance_ms)
+            cases.append({
+                "recording": name, "noise_dbfs": noise, "same": same,
+                "ungated_repeats_itself": _same(reference, again, args.tolerance_ms),
+                "turns_ungated": reference, "turns_gated": gated,
+                "max_shift_ms": max(shifts, default=0.0),
+                "skipped": round(gated_vad.windows_skipped / max(1, len(line) // 256), 3),
+            })  # fmt: skip
+    different = [c for c in cases if not c["same"]]
+    unstable = [c for c in cases if not c["ungated_repeats_itself"]]
+    report: dict[str, Any] = {
+        "bench": "vad_gate",
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "settings": {
+            "end_of_speech_ms": SETTINGS.end_of_speech_ms,
+            "tolerance_ms": args.tolerance_ms,
+            "gate": {f: getattr(gate, f) for f in gate.__dataclass_fields__},
+        },
+        "cases": len(cases),
+        "same_turns": len(cases) - len(different),
+        "ungated_run_twice_same_turns": len(cases) - len(unstable),
+        "windows_skipped": round(skipped / max(1, run + skipped), 3),
+        "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
+        "max_shift_ms": max(c["max_shift_ms"] for c in cases),
+        "different": different,
+        "by_case": cases,
+    }
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    (BENCH / "results").mkdir(exist_ok=True)
+    (BENCH / "results" / f"vad_gate-{stamp}.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(
+        f"vad gate: {report['same_turns']}/{len(cases)} cases find the same turns "
+        f"(within {args.tolerance_ms:.0f} ms; largest shift {report['max_shift_ms']:.0f} ms), "
+        f"{100 * report['windows_skipped']:.0f} % of windows skipped, "
+        f"CPU {cpu['ungated']:.1f} s → {cpu['gated']:.1f} s; the ungated VAD run twice agrees "
+        f"with itself in {len(cases) - len(unstable)}/{len(cases)}"
+    )
+    for case in different:
+        print(f"  differs: {case['recording']} noise {case['noise_dbfs']}: "
+              f"{case['turns_ungated']} vs {case['turns_gated']}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

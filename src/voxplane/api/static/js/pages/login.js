@@ -1,0 +1,33 @@
+import { ApiError, login } from "../api.js";
+import { field, h, showProblem } from "../dom.js";
+import { go } from "../app.js";
+
+export async function render(main) {
+  const email = field("Email", { name: "email", type: "email", autocomplete: "username", required: true });
+  const password = field("Password", { name: "password", type: "password", autocomplete: "current-password", required: true });
+  const tenant = field("Tenant id (only if you belong to several)", { name: "tenant_id", autocomplete: "off" });
+  tenant.row.hidden = true;
+  const submit = h("button", { type: "submit" }, "Log in");
+  const form = h("form", { class: "panel login", novalidate: true, "aria-labelledby": "login-title" },
+    h("h1", { id: "login-title" }, "Log in to voxplane"),
+    h("p", { class: "form-error", role: "alert" }),
+    email.row, password.row, tenant.row, submit);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    try {
+      await login(email.input.value.trim(), password.input.value, tenant.input.value.trim() || undefined);
+      go("agents");
+    } catch (error) {
+      const problem = error instanceof ApiError ? error.problem : { detail: error.message };
+      if (problem.errors?.some((e) => e.field === "body.tenant_id")) tenant.row.hidden = false;
+      if (error.status === 401) problem.detail = "Wrong email or password.";
+      showProblem(form, problem);
+      password.input.focus();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  main.append(form);
+  email.input.focus();
+}

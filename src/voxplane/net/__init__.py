@@ -1,0 +1,1 @@
+"""Network policy shared by every layer that makes outbound requests for a tenant."""

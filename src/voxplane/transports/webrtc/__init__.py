@@ -1,0 +1,1 @@
+"""WebRTC calls (aiortc): Opus in and out, a data channel for live transcript and state."""

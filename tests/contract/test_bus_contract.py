@@ -1,0 +1,201 @@
+"""One contract for the event bus, run against the in-process bus and real RabbitMQ.
+
+RabbitMQ is the one at ``AMQP_URL`` (``.ci/run`` starts it); when it is down these tests
+fail. Each test uses queues of its own, deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aio_pika
+import pytest
+
+from voxplane.errors import UnavailableError
+from voxplane.events import AmqpBus, Event, EventBus, MemoryBus, matches, new_event
+
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+Body = Callable[[EventBus, str], Awaitable[None]]
+
+
+async def _delete_queues(names: list[str]) -> None:
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        for name in names:
+            await channel.queue_delete(name)
+
+
+@pytest.fixture(params=["memory", "rabbitmq"])
+def run(request: pytest.FixtureRequest) -> Callable[[Body], None]:
+    """Run a test body in a fresh loop with a bus of the parametrized kind and a queue
+    name nobody else uses."""
+
+    def runner(body: Body) -> None:
+        async def main() -> None:
+            queue = f"test-{uuid.uuid4().hex[:10]}"
+            bus: EventBus = MemoryBus() if request.param == "memory" else AmqpBus(AMQP_URL)
+            try:
+                await body(bus, queue)
+            finally:
+                await bus.aclose()
+                if request.param == "rabbitmq":
+                    await _delete_queues([queue, f"{queue}.dead", f"{queue}-b", f"{queue}-b.dead"])
+
+        asyncio.run(main())
+
+    return runner
+
+
+def tenant() -> str:
+    return f"ten_{uuid.uuid4().hex[:12]}"
+
+
+async def drain(bus: EventBus, queue: str, *, want: int) -> AsyncIterator[Event]:
+    subscription = await bus.subscribe(queue)
+    try:
+        for _ in range(want):
+            delivery = await subscription.get(5.0)
+            assert delivery is not None, "an event published to a bound queue did not come"
+            await delivery.ack()
+            yield delivery.event
+    finally:
+        await subscription.aclose()
+
+
+def test_events_reach_bound_queues_only_with_their_content(run: Callable[[Body], None]) -> None:
+    async def body(bus: EventBus, queue: str) -> None:
+        a, b = tenant(), tenant()
+        await bus.declare(queue, [f"{a}.#"])
+        await bus.declare(f"{queue}-b", ["*.call.ended"])
+        sent = [
+            new_event("agent.updated", a, agent_id="agt_1", version=2),
+            new_event("call.ended", b, call_id="cal_1"),
+            new_event("call.ended", a, call_id="cal_2"),
+        ]
+        for event in sent:
+            await bus.publish(event)
+        got_a = [e async for e in drain(bus, queue, want=2)]
+        got_b = [e async for e in drain(bus, f"{queue}-b", want=2)]
+        assert {e.id for e in got_a} == {sent[0].id, sent[2].id}
+        assert {e.id for e in got_b} == {sent[1].id, sent[2].id}
+        assert next(e for e in got_a if e.id == sent[0].id) == sent[0]  # content intact
+        assert await bus.depth(queue) == 0
+
+    run(body)
+
+
+def test_higher_priority_is_delivered_first(run: Callable[[Body], None]) -> None:
+    async def body(bus: EventBus, queue: str) -> None:
+        t = tenant()
+        await bus.declare(queue, [f"{t}.*.*"])
+        low = [new_event("agent.updated", t, n=i) for i in range(3)]
+        high = new_event("call.started", t, call_id="cal_x")
+        for event in [*low, high]:
+            await bus.publish(event)
+        for _ in range(50):  # RabbitMQ counts a persistent message a moment after confirming
+            if await bus.depth(queue) == 4:
+                break
+            await asyncio.sleep(0.02)
+        assert await bus.depth(queue) == 4
+        first = [e async for e in drain(bus, queue, want=4)]
+        assert first[0].id == high.id
+        assert [e.id for e in first[1:]] == [e.id for e in low]
+
+    run(body)
+
+
+def test_rejected_events_are_dead_lettered(run: Callable[[Body], None]) -> None:
+    async def body(bus: EventBus, queue: str) -> None:
+        t = tenant()
+        await bus.declare(queue, [f"{t}.#"])
+        event = new_event("call.ended", t, call_id="cal_dead")
+        await bus.publish(event)
+        subscription = await bus.subscribe(queue)
+        delivery = await subscription.get(5.0)
+        assert delivery is not None and delivery.event.id == event.id
+        await delivery.reject()
+        await subscription.aclose()
+        dead = [e async for e in drain(bus, f"{queue}.dead", want=1)]
+        assert dead == [event]
+        assert await bus.depth(queue) == 0
+
+    run(body)
+
+
+def test_unsettled_deliveries_come_again_after_the_consumer_goes(
+    run: Callable[[Body], None],
+) -> None:
+    async def body(bus: EventBus, queue: str) -> None:
+        t = tenant()
+        await bus.declare(queue, [f"{t}.#"])
+        event = new_event("number.updated", t, number_id="num_1")
+        await bus.publish(event)
+        first = await bus.subscribe(queue)
+        taken = await first.get(5.0)
+        assert taken is not None and not taken.redelivered
+        await first.aclose()  # a consumer that died before acking
+        again = await bus.subscribe(queue)
+        delivery = await again.get(5.0)
+        assert delivery is not None
+        assert delivery.event.id == event.id and delivery.redelivered
+        await delivery.ack()
+        await again.aclose()
+        nothing = await bus.subscribe(queue)
+        assert await nothing.get(0.3) is None
+        await nothing.aclose()
+
+    run(body)
+
+
+def test_prefetch_bounds_unsettled_deliveries(run: Callable[[Body], None]) -> None:
+    async def body(bus: EventBus, queue: str) -> None:
+        t = tenant()
+        await bus.declare(queue, [f"{t}.#"])
+        for i in range(5):
+            await bus.publish(new_event("agent.updated", t, n=i))
+        subscription = await bus.subscribe(queue, prefetch=2)
+        held = [await subscription.get(5.0), await subscription.get(5.0)]
+        assert all(d is not None for d in held)
+        assert await subscription.get(0.3) is None  # two unsettled: no third
+        for delivery in held:
+            assert delivery is not None
+            await delivery.ack()
+        assert await subscription.get(5.0) is not None
+        await subscription.aclose()
+
+    run(body)
+
+
+def test_ping() -> None:
+    async def main() -> None:
+        await MemoryBus().ping()
+        live = AmqpBus(AMQP_URL)
+        await live.ping()
+        await live.aclose()
+        nowhere = AmqpBus("amqp://guest:guest@127.0.0.1:1/")
+        with pytest.raises(UnavailableError):
+            await nowhere.ping()
+        with pytest.raises(UnavailableError):
+            await nowhere.publish(new_event("agent.updated", tenant()))
+        await nowhere.aclose()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("pattern", "key", "expected"),
+    [
+        ("#", "ten_1.call.ended", True),
+        ("ten_1.#", "ten_1.call.ended", True),
+        ("ten_2.#", "ten_1.call.ended", False),
+        ("*.call.ended", "ten_1.call.ended", True),
+        ("*.call.*", "ten_1.agent.updated", False),
+        ("ten_1.*", "ten_1.call.ended", False),
+        ("ten_1.#.ended", "ten_1.call.ended", True),
+    ],
+)
+def test_topic_patterns(pattern: str, key: str, expected: bool) -> None:
+    assert matches(pattern, key) is expected
