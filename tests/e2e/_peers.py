@@ -229,8 +229,15 @@ def run_sipp(
 
 @contextlib.contextmanager
 def capture(path: Path, udp_filter: str) -> Iterator[Path]:
-    """tcpdump on ``lo`` writing ``path`` while the block runs."""
-    command = [need("tcpdump"), "-i", "lo", "-U", "-n", "-w", str(path), udp_filter]
+    """tcpdump on ``lo`` writing ``path`` while the block runs.
+
+    ``--immediate-mode``: without it libpcap hands packets over a buffer block at a time
+    (up to a 1 s timeout), and the block still open when tcpdump is stopped is lost: the
+    last half second of a call, which is where the agent reads the code back."""
+    command = [
+        *(need("tcpdump"), "-i", "lo", "--immediate-mode", "-U", "-n"),
+        *("-w", str(path), udp_filter),
+    ]
     process = subprocess.Popen(command, stderr=subprocess.PIPE)
     assert process.stderr is not None
     os.set_blocking(process.stderr.fileno(), False)

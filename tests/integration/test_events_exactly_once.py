@@ -80,6 +80,16 @@ async def until(check: Callable[[], bool], timeout_s: float) -> None:
             await asyncio.sleep(0.05)
 
 
+async def delivered_rows(db: Database, tenant_id: str) -> int:
+    async with db.unit() as session:
+        count = await session.scalar(
+            select(func.count()).where(
+                WebhookDelivery.tenant_id == tenant_id, WebhookDelivery.status == "delivered"
+            )
+        )
+    return int(count or 0)
+
+
 async def chaos(pg_url: str, key_file: Path, tenant_id: str, receiver: Receiver) -> None:
     db = Database(pg_url)
     name = f"vxp-eo-{secrets.token_hex(4)}"
@@ -121,6 +131,14 @@ async def chaos(pg_url: str, key_file: Path, tenant_id: str, receiver: Receiver)
                 relay = asyncio.create_task(OutboxRelay(db, bus, options).run())
             await producer
             await until(lambda: len(set(receiver.ids(accepted_only=True))) >= EVENTS, 120)
+            # The receiver answers before the sender records the answer: wait for the
+            # record too (cancelling the sender earlier may lose the last status write).
+            with contextlib.suppress(TimeoutError):  # the count is asserted below
+                async with asyncio.timeout(30):
+                    while True:  # polled: the sender's writes signal nothing
+                        if await delivered_rows(db, tenant_id) >= EVENTS:
+                            break
+                        await asyncio.sleep(0.05)
             relay.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await relay
@@ -137,11 +155,7 @@ async def chaos(pg_url: str, key_file: Path, tenant_id: str, receiver: Receiver)
                     OutboxEvent.tenant_id == tenant_id, OutboxEvent.published_at.is_(None)
                 )
             )
-            rows = await session.scalar(
-                select(func.count()).where(
-                    WebhookDelivery.tenant_id == tenant_id, WebhookDelivery.status == "delivered"
-                )
-            )
+        rows = await delivered_rows(db, tenant_id)
         assert pending == 0
         assert rows == EVENTS  # one delivery per event, however often the bus repeated it
     finally:

@@ -31,8 +31,9 @@ PLAYOUT_MARGIN_S = 1.0
 """How long past the buffered audio's own length a playout confirmation may take."""
 
 UNDERRUN_RESET_S = 0.06
-"""When TTS falls this far behind the 20 ms cadence, the pacer re-anchors instead of
-bursting frames to catch up."""
+"""Behind the cadence by more than this (or than the sink's lead, if longer), the sink has
+run dry: the cadence re-anchors (and fills the lead again) instead of bursting frames the
+line has already skipped."""
 
 
 @dataclass(slots=True)
@@ -50,9 +51,10 @@ FailedPart = Literal["brain", "tts"]
 class Speaker:
     """Plays one answer. Cancel the task running :meth:`speak` to interrupt it.
 
-    Synthesis of the next sentence overlaps playout of the current one; the sink gets
-    exactly one 20 ms frame per 20 ms of loop time. :meth:`soften` pauses playout (or
-    lowers its level) while the caller talks over the answer, :meth:`restore` goes on.
+    Synthesis of the next sentence overlaps playout of the current one; the sink gets one
+    20 ms frame per 20 ms of loop time, :attr:`AudioSink.lead_ms` ahead of it.
+    :meth:`soften` pauses playout (or lowers its level) while the caller talks over the
+    answer, :meth:`restore` goes on.
     """
 
     def __init__(
@@ -73,6 +75,8 @@ class Speaker:
         self._tracker = PlayoutTracker()
         self._frames_sent = 0
         self._frame_len = samples_per_frame(sink.sample_rate)
+        self._lead_s = sink.lead_ms / 1000
+        self._reset_s = max(UNDERRUN_RESET_S, self._lead_s)
         self._playing = asyncio.Event()
         self._playing.set()
         self._gain = 1.0
@@ -221,13 +225,13 @@ class Speaker:
     async def _send(self, samples: Pcm16, deadline: float | None) -> float:
         loop = asyncio.get_running_loop()
         now = loop.time()
-        if deadline is None or now - deadline > UNDERRUN_RESET_S:
-            deadline = now
+        if deadline is None or now - deadline > self._reset_s:
+            deadline = now - self._lead_s
         elif deadline > now:
             await asyncio.sleep(deadline - now)
         if not self._playing.is_set():
             await self._playing.wait()
-            deadline = loop.time()  # paused: the cadence starts again from now
+            deadline = loop.time() - self._lead_s  # paused: the sink drained, fill it again
         if self._gain < 1.0:
             samples = (samples * self._gain).astype(np.int16)
         await self._sink.send(AudioFrame(samples, self._sink.sample_rate))

@@ -150,18 +150,24 @@ class _TapSource(AudioSource):
 class _TapSink(AudioSink):
     def __init__(self, inner: AudioSink, recorder: CallRecorder) -> None:
         self.sample_rate = inner.sample_rate
+        self.lead_ms = inner.lead_ms
         self._inner = inner
         self._recorder = recorder
+        self._plays_until = 0.0
 
     async def send(self, frame: AudioFrame) -> None:
         await self._inner.send(frame)
-        # Placed when sent plus its own length: it plays after what is still buffered.
+        # The line plays frames back to back: this one after the last, or from now if the
+        # line had run dry (the sink may be sent a few frames ahead, see ``lead_ms``).
         now = asyncio.get_running_loop().time()
-        self._recorder.add(AGENT, frame, now + frame.duration_ms / 1000)
+        self._plays_until = max(now, self._plays_until) + frame.duration_ms / 1000
+        self._recorder.add(AGENT, frame, self._plays_until)
 
     async def clear(self) -> None:
         await self._inner.clear()
-        self._recorder.cut_agent(asyncio.get_running_loop().time())
+        now = asyncio.get_running_loop().time()
+        self._recorder.cut_agent(now)
+        self._plays_until = now
 
     def buffered_ms(self) -> float:
         return self._inner.buffered_ms()

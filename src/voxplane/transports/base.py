@@ -82,14 +82,25 @@ class AudioSource(ABC):
         """Decoded 20 ms frames, in order, as they arrive."""
 
 
+CLOCKED_SINK_LEAD_MS = 60.0
+"""The lead of sinks that play on their own 20 ms clock: three frames."""
+
+
 class AudioSink(ABC):
     """The agent's audio toward the caller."""
 
     sample_rate: int
 
+    lead_ms: float = 0.0
+    """How far ahead of its 20 ms cadence the pipeline keeps this sink supplied. A sink
+    that plays on its own clock (an RTP pacer, a WebRTC track, a carrier's buffer) holds
+    this much so that a late wake-up of the pipeline is not silence inside a word; 0 for
+    sinks that play each frame the moment it is sent."""
+
     @abstractmethod
     async def send(self, frame: AudioFrame) -> None:
-        """Send one 20 ms frame; called on the pipeline's 20 ms cadence."""
+        """Send one 20 ms frame; called on the pipeline's 20 ms cadence, :attr:`lead_ms`
+        ahead of it."""
 
     @abstractmethod
     async def clear(self) -> None:

@@ -42,7 +42,7 @@ from voxplane.media.rtcp import (
     parse_rtcp,
 )
 from voxplane.media.rtp import RtpPacket, RtpSender, is_rtcp
-from voxplane.transports.base import AudioSink, AudioSource, Dtmf
+from voxplane.transports.base import CLOCKED_SINK_LEAD_MS, AudioSink, AudioSource, Dtmf
 from voxplane.transports.sip.offer_answer import MediaSession
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,7 @@ class RtpSource(AudioSource):
 
 class RtpSink(AudioSink):
     sample_rate = RATE
+    lead_ms = CLOCKED_SINK_LEAD_MS
 
     def __init__(self, session: RtpSession) -> None:
         self._session = session

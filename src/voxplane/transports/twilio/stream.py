@@ -25,6 +25,7 @@ from voxplane.errors import CallError
 from voxplane.media.frame import AudioFrame, Pcm16
 from voxplane.media.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from voxplane.transports.base import (
+    CLOCKED_SINK_LEAD_MS,
     AudioSink,
     AudioSource,
     CallEvent,
@@ -199,6 +200,7 @@ class _StreamSource(AudioSource):
 
 class _StreamSink(AudioSink):
     sample_rate = RATE
+    lead_ms = CLOCKED_SINK_LEAD_MS
 
     def __init__(self, transport: MediaStreamTransport) -> None:
         self._transport = transport

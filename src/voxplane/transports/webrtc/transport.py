@@ -36,6 +36,7 @@ from voxplane.errors import CallError
 from voxplane.media.frame import AudioFrame, Pcm16, samples_per_frame
 from voxplane.media.resample import Resampler
 from voxplane.transports.base import (
+    CLOCKED_SINK_LEAD_MS,
     DTMF_KEYS,
     AudioSink,
     AudioSource,
@@ -159,6 +160,7 @@ class AgentStateHook:
 
 class _Sink(AudioSink):
     sample_rate = OPUS_RATE
+    lead_ms = CLOCKED_SINK_LEAD_MS
 
     def __init__(self, track: AgentTrack, closed: asyncio.Event) -> None:
         self._track = track
