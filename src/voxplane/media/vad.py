@@ -284,10 +284,10 @@ class SileroVad(Vad):
             self._skipped.append(row)
             self.windows_skipped += 1
             return self._last_prob
-        rows = [*self._skipped, row]
+        batch = np.stack([*self._skipped, row]) if self._skipped else row[None, :]
         self._skipped.clear()
         probs, self._h, self._c = self._session.run(
-            None, {"input": np.stack(rows), "h": self._h, "c": self._c}
+            None, {"input": batch, "h": self._h, "c": self._c}
         )
         self.windows_run += 1
         self._last_prob = float(np.asarray(probs).reshape(-1)[-1])
@@ -296,18 +296,19 @@ class SileroVad(Vad):
     def _track_level(self, audio: npt.NDArray[np.float32]) -> float:
         """The window's level in dBFS; moves the noise floor, and :attr:`quiet_ms`."""
         block = self.voice_block_samples
-        blocks = audio.reshape(-1, block)
-        energies = np.einsum("ij,ij->i", blocks, blocks)
-        mean_square = float(energies.sum()) / len(audio)
+        squares = audio * audio
+        energies: list[float] = squares.reshape(-1, block).sum(axis=1).tolist()
+        mean_square = sum(energies) / len(audio)
         level = 10.0 * math.log10(mean_square) if mean_square > 1e-10 else FLOOR_DBFS
         floor, rise = self._floor_dbfs, self._floor_rise_db
         self._floor_dbfs = level if level < floor else floor + min(rise, level - floor)
         line_db = max(self._floor_dbfs + self.voice_margin_db, self.voice_min_dbfs)
-        voiced = np.flatnonzero(energies > block * 10.0 ** (line_db / 10.0))
-        if len(voiced):
-            self._quiet_samples = len(audio) - block * (int(voiced[-1]) + 1)
-        else:
-            self._quiet_samples += len(audio)
+        line = block * 10.0 ** (line_db / 10.0)
+        for index in range(len(energies) - 1, -1, -1):
+            if energies[index] > line:
+                self._quiet_samples = block * (len(energies) - 1 - index)
+                return level
+        self._quiet_samples += len(audio)
         return level
 
     def _skips(self, level: float, floor: float, gate: SileroGate) -> bool:
