@@ -349,5 +349,24 @@ def test_no_log_line_carries_the_key(caplog: pytest.LogCaptureFixture) -> None:
     error = asyncio.run(main())
     assert "refused the key (HTTP 401)" in str(error) and KEY not in str(error)
     ours = [r for r in caplog.records if not r.name.startswith("websockets.server")]
-    assert any("deepgram stream failed" in r.getMessage() for r in ours)
+    assert any("deepgram refused the stream" in r.getMessage() for r in ours)
     assert not [r for r in ours if KEY in r.getMessage() or KEY in str(vars(r))]
+
+
+def test_a_refused_key_is_not_asked_again_and_every_later_turn_fails_with_it() -> None:
+    async def main() -> tuple[list[ProviderError], int]:
+        seen = Seen()
+        async with ws_server(lambda c: c.wait_closed(), seen, (401, "bad key")) as url:
+            stream = open_stream(url)
+            errors = []
+            for turn in range(3):  # 2.5 s of audio between turns: past any reconnect wait
+                await speak(stream, 2500)
+                with pytest.raises(ProviderError) as caught:
+                    await stream.flush(2500 * turn + 100, 2500 * turn + 2000)
+                errors.append(caught.value)
+            await stream.end()
+            return errors, len(seen.paths)
+
+    errors, handshakes = asyncio.run(main())
+    assert handshakes == 1
+    assert all(not e.retryable and "refused the key (HTTP 401)" in str(e) for e in errors)

@@ -24,7 +24,9 @@ given up. The audio from where its final results stopped to where a new socket s
 gap: each flush whose span touches a gap raises that failure (a ProviderError, retryable
 unless the provider refused the request), which the session counts while the call goes on.
 A new socket opens with the first audio :data:`RECONNECT_MS` after the failure (doubling,
-up to :data:`MAX_RECONNECT_MS`, while sockets keep failing before they connect).
+up to :data:`MAX_RECONNECT_MS`, while sockets keep failing before they connect); after a
+failure that is not retryable (a refused key, a message outside the protocol) none does:
+every later flush raises that error, so a fallback recognizer takes the call's turns.
 
 Hints. Deepgram takes key terms only when a socket opens (it cannot change them
 mid-stream): the brain's hint at that moment boosts its phrases for the socket's life,
@@ -282,14 +284,19 @@ class DeepgramSttStream(SttStream):
         socket.outbox.clear()
         socket.outbox_ms = 0.0
         self._gaps.append(_Gap(socket.final_to_ms, float("inf"), error))
-        self._retry_at_ms = self._pushed_ms + self._backoff_ms
+        if error.retryable:
+            self._retry_at_ms = self._pushed_ms + self._backoff_ms
+        else:  # refused (a wrong key, a plan without streaming): asking again cannot help
+            self._retry_at_ms = float("inf")
         if not socket.connected:
             self._backoff_ms = min(2 * self._backoff_ms, MAX_RECONNECT_MS)
         if socket.task is not None and socket.task is not asyncio.current_task():
             socket.task.cancel()
         if not self._ended:
             log.warning(
-                "deepgram stream failed; a new socket opens with the coming audio",
+                "deepgram stream failed; a new socket opens with the coming audio"
+                if error.retryable
+                else "deepgram refused the stream; no new socket for this call",
                 extra={"error": str(error), "retryable": error.retryable},
             )
         self._notify()
