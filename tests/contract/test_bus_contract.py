@@ -185,6 +185,31 @@ def test_ping() -> None:
     asyncio.run(main())
 
 
+def test_a_publisher_channel_that_died_is_replaced() -> None:
+    """RabbitMQ only. The broker closed the publishing channel and it was not restored
+    (aio-pika's restore can run while its connection is still down): the next publish
+    opens a new channel instead of failing for ever."""
+
+    async def main() -> None:
+        queue = f"test-{uuid.uuid4().hex[:10]}"
+        bus = AmqpBus(AMQP_URL)
+        try:
+            await bus.declare(queue, ["#"])
+            owner = tenant()
+            await bus.publish(new_event("agent.updated", owner, n=1))
+            channel = bus._channel  # the publisher's, as a dead one would be left
+            assert channel is not None
+            await channel.close()
+            await bus.publish(new_event("agent.updated", owner, n=2))
+            got = [event.data["n"] async for event in drain(bus, queue, want=2)]
+            assert got == [1, 2]
+        finally:
+            await bus.aclose()
+            await _delete_queues([queue, f"{queue}.dead"])
+
+    asyncio.run(main())
+
+
 @pytest.mark.parametrize(
     ("pattern", "key", "expected"),
     [

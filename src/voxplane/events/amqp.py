@@ -99,10 +99,19 @@ class AmqpBus(EventBus):
 
     async def _publisher(self) -> AbstractExchange:
         async with self._lock:
-            if self._exchange is None:
+            old = self._channel
+            if self._exchange is None or old is None or old.is_closed:
+                # A channel the broker closed is not always restored with the connection
+                # (aio-pika's restore can run while the connection is still down): open a
+                # new one rather than publish into a dead one forever.
+                self._exchange = None
+                if old is not None:
+                    with contextlib.suppress(*_ERRORS):
+                        await old.close()
                 connection = await self._connect()
                 self._channel = await connection.channel(publisher_confirms=True)
                 self._exchange = await self._declare_exchanges(self._channel)
+            assert self._exchange is not None
             return self._exchange
 
     async def _connect(self) -> AbstractRobustConnection:
