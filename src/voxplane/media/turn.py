@@ -11,11 +11,6 @@
 A turn still SPEAKING once it has lasted ``max_turn_ms`` is cut (reason ``max_length``); a
 PAUSED turn is left to its end-of-speech silence.
 Hysteresis: a probability between ``release_threshold`` and ``threshold`` keeps the state.
-The end of speech is the start of the window whose probability fell. When the VAD also
-says where the voice last rose clearly above the line's noise (its level, finer than its
-windows), the end-of-speech silence is counted from there instead: a network hears the end
-of a word a window or two late. Never more than ``max_backdate_ms`` earlier, and never
-later than the window: voice heard again during the pause moves the count on, up to there.
 """
 
 from __future__ import annotations
@@ -38,13 +33,10 @@ class TurnSettings:
     max_turn_ms: float = 60_000.0
     threshold: float = 0.5
     release_threshold: float = 0.35
-    max_backdate_ms: float = 64.0
 
     def __post_init__(self) -> None:
-        if self.min_speech_ms < 0 or self.end_of_speech_ms < 0 or self.max_backdate_ms < 0:
-            raise ConfigError(
-                "turn: min_speech_ms, end_of_speech_ms and max_backdate_ms must be >= 0"
-            )
+        if self.min_speech_ms < 0 or self.end_of_speech_ms < 0:
+            raise ConfigError("turn: min_speech_ms and end_of_speech_ms must be >= 0")
         if self.max_turn_ms <= self.min_speech_ms:
             raise ConfigError("turn: max_turn_ms must be greater than min_speech_ms")
         if not 0.0 <= self.release_threshold <= self.threshold <= 1.0:
@@ -103,8 +95,6 @@ class TurnDetector:
         self._state = _State.IDLE
         self._start_ms = 0.0
         self._speech_end_ms = 0.0
-        self._pause_ms = 0.0  # the start of the window that heard speech stop
-        self._silence_from_ms = 0.0  # where the end-of-speech silence is counted from
         self._last_speech_ms = 0.0
 
     @property
@@ -126,15 +116,8 @@ class TurnDetector:
         """Forget any speech in progress; no event is emitted."""
         self._state = _State.IDLE
 
-    def update(
-        self, prob: float, now_ms: float, window_ms: float, voice_end_ms: float | None = None
-    ) -> list[TurnEvent]:
-        """Feed one window's speech probability; returns the events it caused (often none).
-
-        ``voice_end_ms``: where the voice last rose clearly above the line's noise, by the
-        VAD's level (None: not known). Speech that stops in this window is dated from there,
-        and the end-of-speech silence counted from there, within ``max_backdate_ms`` before
-        the window's start and never after it."""
+    def update(self, prob: float, now_ms: float, window_ms: float) -> list[TurnEvent]:
+        """Feed one window's speech probability; returns the events it caused (often none)."""
         s = self.settings
         window_start = now_ms - window_ms
         events: list[TurnEvent] = []
@@ -153,7 +136,9 @@ class TurnDetector:
                 if prob >= s.release_threshold:
                     self._last_speech_ms = now_ms
                 else:
-                    self._pause(window_start, voice_end_ms, events)
+                    self._state = _State.PAUSED
+                    self._speech_end_ms = window_start
+                    events.append(SpeechPaused(window_start))
                     self._end_on_silence(now_ms, events)
             case _State.PAUSED:
                 if prob >= s.threshold:
@@ -161,7 +146,6 @@ class TurnDetector:
                     self._last_speech_ms = now_ms
                     events.append(SpeechResumed(window_start))
                 else:
-                    self._voice_heard_to(voice_end_ms)
                     self._end_on_silence(now_ms, events)
         if self.in_speech and now_ms - self._start_ms >= s.max_turn_ms - _EPS:
             events.append(TurnEnded(self._start_ms, now_ms, "max_length"))
@@ -170,7 +154,7 @@ class TurnDetector:
 
     def end_due(self, now_ms: float) -> bool:
         """Whether a paused turn's end-of-speech silence has elapsed by ``now_ms``."""
-        elapsed = now_ms - self._silence_from_ms >= self.settings.end_of_speech_ms - _EPS
+        elapsed = now_ms - self._speech_end_ms >= self.settings.end_of_speech_ms - _EPS
         return self._state is _State.PAUSED and elapsed
 
     def update_between(self, prob: float, now_ms: float) -> list[TurnEvent]:
@@ -189,25 +173,7 @@ class TurnDetector:
             self._last_speech_ms = now_ms
             events.append(SpeechStarted(self._start_ms))
 
-    def _pause(
-        self, window_start: float, voice_end_ms: float | None, events: list[TurnEvent]
-    ) -> None:
-        """Speech stopped in the window from ``window_start``: date it from the voice's end
-        when the VAD told it, within ``max_backdate_ms`` before the window."""
-        self._state = _State.PAUSED
-        end = window_start
-        if voice_end_ms is not None:
-            end = max(window_start - self.settings.max_backdate_ms, min(end, voice_end_ms))
-        self._pause_ms, self._silence_from_ms, self._speech_end_ms = window_start, end, end
-        events.append(SpeechPaused(end))
-
-    def _voice_heard_to(self, voice_end_ms: float | None) -> None:
-        """In a pause, voice (by level) heard again moves the silence's count on, up to
-        the window that heard the speech stop (the count never starts later than that)."""
-        if voice_end_ms is not None and voice_end_ms > self._silence_from_ms:
-            self._silence_from_ms = min(self._pause_ms, voice_end_ms)
-
     def _end_on_silence(self, now_ms: float, events: list[TurnEvent]) -> None:
-        if now_ms - self._silence_from_ms >= self.settings.end_of_speech_ms - _EPS:
+        if now_ms - self._speech_end_ms >= self.settings.end_of_speech_ms - _EPS:
             events.append(TurnEnded(self._start_ms, self._speech_end_ms, "silence"))
             self._state = _State.IDLE

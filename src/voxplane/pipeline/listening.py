@@ -64,7 +64,6 @@ class Listener:
                 max_turn_ms=turn.max_turn_ms,
                 threshold=turn.vad_threshold,
                 release_threshold=max(0.05, turn.vad_threshold - 0.15),
-                max_backdate_ms=2 * vad.window_ms,
             )
         )
         self._speech_start_ms = 0.0  # where the current speech's transcription starts
@@ -101,14 +100,9 @@ class Listener:
         # Offsets come from input time, so resampler delay counts as latency, as it should.
         state.offset = now - self._in_ms / 1000
         state.result.caller_audio_ms += len(samples) / 16
-        probs = self._vad.push(samples)
-        # Where the voice last rose clearly above the line's noise (the VAD's level, finer
-        # than its windows): a pause is dated from there, not from the window that heard it.
-        quiet_ms = self._vad.quiet_ms
-        voice_end = None if quiet_ms is None else self._vad_ms + len(probs) * window_ms - quiet_ms
-        for prob in probs:
+        for prob in self._vad.push(samples):
             self._vad_ms += window_ms
-            for event in self._detector.update(prob, self._vad_ms, window_ms, voice_end):
+            for event in self._detector.update(prob, self._vad_ms, window_ms):
                 self._on_turn_event(event, now)
             await self._check_barge_in()
         # The end-of-speech silence rarely elapses on a window's end (Silero's are 32 ms,
