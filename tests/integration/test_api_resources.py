@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -349,12 +350,36 @@ def test_retention_purge_removes_only_calls_past_each_tenants_window(
             response = client.post("/v1/calls", json=body, headers=tenant.auth)
             into.setdefault(tenant.id, []).append(response.json()["id"])
     platform = client.app.state.platform  # type: ignore[attr-defined]
+    store = platform.recordings
+
+    async def record(tenant_id: str, call_id: str, age_days: int) -> None:
+        writer = await store.create(tenant_id, call_id, 16_000)
+        await writer.write(bytes(640))
+        await writer.commit()
+        finished = (now - timedelta(days=age_days)).timestamp()
+        os.utime(store.path(tenant_id, call_id), (finished, finished))
+
+    for tenant in (short, long):
+        for age, calls in ((10, gone), (1, kept)):
+            client.portal.call(record, tenant.id, calls[tenant.id][0], age)
     removed = client.portal.call(platform.calls.purge_expired, now)
     assert removed >= 1
     short_ids = [c["id"] for c in client.get("/v1/calls", headers=short.auth).json()["items"]]
     long_ids = [c["id"] for c in client.get("/v1/calls", headers=long.auth).json()["items"]]
     assert short_ids == kept[short.id]
     assert sorted(long_ids) == sorted(kept[long.id] + gone[long.id])
+    # The recordings go with their calls, by the same windows.
+    recorded = {
+        (tenant.id, call_id): client.portal.call(store.open, tenant.id, call_id) is not None
+        for tenant, calls in ((short, gone), (short, kept), (long, gone), (long, kept))
+        for call_id in calls[tenant.id]
+    }
+    assert recorded == {
+        (short.id, gone[short.id][0]): False,
+        (short.id, kept[short.id][0]): True,
+        (long.id, gone[long.id][0]): True,
+        (long.id, kept[long.id][0]): True,
+    }
 
 
 def test_admission_stops_when_the_months_call_minutes_are_used(

@@ -99,6 +99,7 @@ def test_a_publishable_key_mints_tokens_only_for_its_agent_from_its_origins(
     minted = _token(client, secret, agent_id)
     assert minted.status_code == 201, minted.text
     assert minted.json()["token"].startswith("wrt_")
+    assert minted.json()["ice_servers"] == []  # none configured: host candidates only
     assert minted.headers["access-control-allow-origin"] == SITE
 
     for origin in ("https://evil.example.com", "https://shop.example.com.evil.test", None):

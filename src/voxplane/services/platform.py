@@ -28,6 +28,7 @@ from voxplane.services.keys import ApiKeyService
 from voxplane.services.members import MemberService
 from voxplane.services.numbers import PhoneNumberService
 from voxplane.services.outbound import OutboundCallService
+from voxplane.services.schemas import IceServerPublic
 from voxplane.services.tenants import TenantDefaults, TenantService
 from voxplane.services.trunks import SipTrunkService
 from voxplane.services.usage import UsageService
@@ -163,7 +164,18 @@ def build_platform(
         calls=CallService(
             db, backends.leases, lease_ttl_s=settings.call_lease_ttl_s, recordings=recordings
         ),
-        webrtc=WebRtcService(db, token_ttl_s=settings.webrtc_token_ttl_s),
+        webrtc=WebRtcService(
+            db,
+            token_ttl_s=settings.webrtc_token_ttl_s,
+            ice_servers=[
+                IceServerPublic(
+                    urls=list(s.urls),
+                    username=s.username,
+                    credential=s.credential.get_secret_value() if s.credential else None,
+                )
+                for s in settings.webrtc_ice_servers
+            ],
+        ),
         recordings=recordings,
         usage=UsageService(db),
         analytics=AnalyticsService(db),

@@ -493,9 +493,22 @@ class WebRtcTokenCreate(Input):
     agent_id: ObjectId
 
 
+class IceServerPublic(Output):
+    """A STUN or TURN server for the page's ``RTCPeerConnection`` (``RTCIceServer``)."""
+
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
 class WebRtcTokenPublic(Output):
     token: str = Field(description="Send as 'Authorization: Bearer' to POST /v1/webrtc/calls")
     expires_at: datetime
+    ice_servers: list[IceServerPublic] = Field(
+        default_factory=list,
+        description="The deployment's STUN/TURN servers (VOXPLANE_WEBRTC_ICE_SERVERS), for "
+        "the page's RTCPeerConnection: with them a caller behind NAT can reach the server",
+    )
 
 
 _ORIGIN = re.compile(r"^https?://[a-z0-9.-]{1,253}(:[0-9]{1,5})?$")

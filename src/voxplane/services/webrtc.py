@@ -9,6 +9,7 @@ SHA-256 digest is stored; a spent, expired or unknown token is the same 401.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,6 +18,7 @@ from voxplane.security.tokens import looks_like, new_token, token_digest
 from voxplane.services.audit import audit
 from voxplane.services.principal import Principal
 from voxplane.services.schemas import (
+    IceServerPublic,
     PageOf,
     PublishableKeyCreate,
     PublishableKeyCreated,
@@ -47,9 +49,17 @@ class PublishedCaller:
 
 
 class WebRtcService:
-    def __init__(self, db: Database, *, token_ttl_s: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        token_ttl_s: float,
+        ice_servers: Sequence[IceServerPublic] = (),
+    ) -> None:
+        """``ice_servers`` are handed to the pages with each call token."""
         self.db = db
         self.token_ttl_s = token_ttl_s
+        self.ice_servers = list(ice_servers)
 
     async def issue(self, who: Principal, agent_id: str) -> WebRtcTokenPublic:
         """A single-use call token for one of the tenant's live agents."""
@@ -72,7 +82,7 @@ class WebRtcService:
                 }
             )
             audit(session, who, "webrtc.token", "agent", agent_id, token_id=token_id)
-        return WebRtcTokenPublic(token=token, expires_at=expires_at)
+        return WebRtcTokenPublic(token=token, expires_at=expires_at, ice_servers=self.ice_servers)
 
     async def published(
         self, secret: str, origin: str | None, *, ip: str | None, request_id: str | None

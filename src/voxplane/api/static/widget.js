@@ -39,9 +39,10 @@ if (tag) {
         const problem = await response.json().catch(() => ({}));
         throw new CallError(problem.detail ?? `HTTP ${response.status}`, "refused");
       }
-      const { token } = await response.json();
+      const { token, ice_servers: iceServers } = await response.json();
       call = await startCall({
         token,
+        iceServers,
         base,
         onMessage: (m) => {
           if (m.type === "state") status.textContent = { speaking: "Speaking…", listening: "Listening…", thinking: "Thinking…", ended: "Call ended" }[m.state] ?? "";

@@ -39,11 +39,11 @@ function gathered(pc, timeoutMs = 5000) {
 }
 
 /**
- * Start a call. ``token`` is a call token (POST /v1/webrtc/tokens); ``base`` the server's
- * origin ("" for this one). ``onMessage`` gets each data-channel message (parsed JSON),
+ * Start a call. ``token`` is a call token (POST /v1/webrtc/tokens) and ``iceServers`` the
+ * STUN/TURN servers that came with it; ``base`` the server's origin ("" for this one). ``onMessage`` gets each data-channel message (parsed JSON),
  * ``onEnd`` once, with the reason. Returns {callId, hangup()}.
  */
-export async function startCall({ token, base = "", onMessage, onEnd, audio }) {
+export async function startCall({ token, iceServers = [], base = "", onMessage, onEnd, audio }) {
   if (!navigator.mediaDevices?.getUserMedia) {
     throw new CallError("This browser cannot use a microphone here (it needs HTTPS or localhost).", "microphone");
   }
@@ -53,7 +53,7 @@ export async function startCall({ token, base = "", onMessage, onEnd, audio }) {
   } catch (error) {
     throw new CallError(microphoneMessage(error), "microphone");
   }
-  const pc = new RTCPeerConnection({ iceServers: [] });
+  const pc = new RTCPeerConnection({ iceServers });
   let ended = false;
   const end = (reason) => {
     if (ended) return;

@@ -69,8 +69,10 @@ export async function render(main, { id }) {
     talk.disabled = true;
     state.textContent = "Connecting…";
     try {
-      const { token } = await api("POST", "/v1/webrtc/tokens", { agent_id: id });
-      call = await startCall({ token, onMessage: show, onEnd: ended, audio });
+      const minted = await api("POST", "/v1/webrtc/tokens", { agent_id: id });
+      call = await startCall({
+        token: minted.token, iceServers: minted.ice_servers, onMessage: show, onEnd: ended, audio,
+      });
       hang.disabled = false;
       hang.focus();
     } catch (error) {
