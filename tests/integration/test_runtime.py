@@ -177,6 +177,75 @@ def test_live_events_the_control_plane_refused_during_the_call_go_with_its_recor
     asyncio.run(main())
 
 
+def test_announcements_the_control_plane_refused_are_staged_later_in_order(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The control plane refuses every event while the call runs, call.started and
+    call.answered included: none is lost, the record's transaction stages them all."""
+
+    async def refuse(*args: object, **kwargs: object) -> None:
+        raise UnavailableError("database too busy")
+
+    async def main() -> None:
+        async with control_plane(settings) as platform:
+            runtime = runtime_of(platform)
+            tenant, number = await tenant_with_number(platform)
+            monkeypatch.setattr(platform.calls, "stage_live", refuse)
+            admission = await runtime.admit(inbound(number))
+            outcome = await runtime.run(admission, caller(800))
+            assert outcome.recorded
+            async with platform.db.unit() as session:
+                query = (
+                    select(OutboxEvent.payload)
+                    .where(OutboxEvent.tenant_id == tenant, ~OutboxEvent.type.like("%.updated"))
+                    .order_by(OutboxEvent.id)
+                )
+                events = list((await session.scalars(query)).all())
+            types = [e["type"] for e in events]  # one transaction: one ms, ids not in order
+            lifecycle = ("call.started", "call.answered", "call.ended")
+            assert [types.count(t) for t in lifecycle] == [1, 1, 1]
+            assert set(types) - set(lifecycle) == {"transcript.final", "turn.completed"}
+            assert {e["data"]["call_id"] for e in events} == {outcome.call_id}
+            by_type = {e["type"]: e["data"] for e in events}
+            started, answered = by_type["call.started"], by_type["call.answered"]
+            assert started["agent_version"] == answered["agent_version"] == 1
+            assert started["to_number"] == mask_number(number) != number
+            assert started["answered_at"] is None and answered["answered_at"] is not None
+
+    asyncio.run(main())
+
+
+def test_refused_announcements_are_staged_by_the_call_writer(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the announcements fail; the call's event writer stages them (first in its
+    first batch), each once."""
+
+    async def main() -> None:
+        async with control_plane(settings) as platform:
+            runtime = runtime_of(platform)
+            tenant, number = await tenant_with_number(platform)
+
+            async def refuse(*args: object, **kwargs: object) -> None:
+                raise UnavailableError("database too busy")
+
+            monkeypatch.setattr(platform.calls, "announce", refuse)
+            admission = await runtime.admit(inbound(number))
+            outcome = await runtime.run(admission, caller(800))
+            assert outcome.recorded
+            async with platform.db.unit() as session:
+                query = (
+                    select(OutboxEvent.payload)
+                    .where(OutboxEvent.tenant_id == tenant, ~OutboxEvent.type.like("%.updated"))
+                    .order_by(OutboxEvent.id)
+                )
+                types = [e["type"] for e in (await session.scalars(query)).all()]
+            assert types.count("call.started") == types.count("call.answered") == 1
+            assert types.count("call.ended") == 1
+
+    asyncio.run(main())
+
+
 def test_unknown_and_emergency_numbers_are_refused_with_nothing_held(settings: Settings) -> None:
     async def main() -> None:
         async with control_plane(settings) as platform:

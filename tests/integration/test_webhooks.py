@@ -20,6 +20,7 @@ from walker import a_call
 from conftest import ADMIN_TOKEN, PASSWORD, Tenant, make_settings
 from voxplane.api.app import create_app
 from voxplane.events.signing import SIGNATURE_HEADER, verify
+from voxplane.observability.metrics import REGISTRY
 
 FAST_RETRIES = {"webhook_allow_private_networks": True, "webhook_retry_base_s": 0.05}
 
@@ -56,6 +57,12 @@ def deliveries(client: TestClient, tenant: Tenant, hook_id: str, **query: str) -
     assert response.status_code == 200, response.text
     items: list[Any] = response.json()["items"]
     return items
+
+
+def attempts(outcome: str) -> float:
+    """Webhook attempts with ``outcome`` this process counted (its metrics registry)."""
+    found = REGISTRY.get_sample_value("voxplane_webhook_attempts_total", {"outcome": outcome})
+    return found or 0.0
 
 
 def subscribe(client: TestClient, tenant: Tenant, url: str, events: list[str]) -> dict[str, Any]:
@@ -156,6 +163,7 @@ def test_a_receiver_that_fails_three_times_gets_the_event_with_valid_signatures(
     client: TestClient, new_tenant: Callable[..., Tenant]
 ) -> None:
     receiver = Receiver(lambda n: Answer(500, b"busy") if n < 3 else Answer(204, b""))
+    before = {outcome: attempts(outcome) for outcome in ("retry", "delivered")}
     try:
         tenant = new_tenant()
         hook = subscribe(client, tenant, receiver.url, ["call.ended"])
@@ -177,6 +185,9 @@ def test_a_receiver_that_fails_three_times_gets_the_event_with_valid_signatures(
         assert event["type"] == "call.ended" and event["tenant_id"] == tenant.id
         assert event["data"]["call_id"] == call["id"]
         assert event["data"]["duration_s"] == 42.0 and event["data"]["turn_count"] == 2
+        # the outcome counter (other tenants' deliveries may add to it meanwhile, not take)
+        assert attempts("retry") >= before["retry"] + 3
+        assert attempts("delivered") >= before["delivered"] + 1
     finally:
         receiver.close()
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from voxplane.errors import ControlError
@@ -32,12 +32,22 @@ FLUSH_TIMEOUT_S = 5.0
 
 
 class CallEvents:
-    def __init__(self, calls: CallService, tenant_id: str, agent_id: str, call_id: str) -> None:
+    def __init__(
+        self,
+        calls: CallService,
+        tenant_id: str,
+        agent_id: str,
+        call_id: str,
+        *,
+        first: Sequence[LiveBatchItem] = (),
+    ) -> None:
+        """``first``: events already made (an announcement the control plane did not
+        take), staged before any other."""
         self._calls = calls
         self._who = runtime_principal(tenant_id)
         self._agent_id = agent_id
         self._call_id = call_id
-        self._pending: list[LiveBatchItem] = []
+        self._pending: list[LiveBatchItem] = list(first)
         self._wake = asyncio.Event()
         self._closed = False
         self._task: asyncio.Task[None] | None = None
@@ -48,6 +58,8 @@ class CallEvents:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._write_forever(), name=f"events:{self._call_id}")
+        if self._pending:
+            self._wake.set()
 
     def add(self, event_type: LiveEvent, **data: Any) -> None:
         """Queue an event of this call; never blocks."""

@@ -139,6 +139,9 @@ class Admission:
     lease: Lease
     started_at: datetime
     settled: bool = field(default=False)
+    unannounced: list[LiveBatchItem] = field(default_factory=list)
+    """``call.started``/``call.answered`` the control plane did not take when announced:
+    staged before the call's live events, or else with its record (never lost)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,8 +291,9 @@ class CallRuntime:
         event_type: Literal["call.started", "call.answered"],
         answered_at: datetime | None = None,
     ) -> None:
-        """Tell the tenant's systems (outbox → bus → webhooks). A control plane that cannot
-        take the event costs the event, never the call."""
+        """Tell the tenant's systems (outbox → bus → webhooks). An event the control plane
+        cannot take now waits in ``admission.unannounced`` (and so does any after it, to
+        keep the order): the call's event writer, or else its record, stages it later."""
         info = admission.info
         progress = CallProgress(
             call_id=admission.call_id,
@@ -302,12 +306,17 @@ class CallRuntime:
             started_at=admission.started_at,
             answered_at=answered_at,
         )
-        try:
-            await self._calls.announce(
-                runtime_principal(admission.route.tenant_id), event_type, progress
-            )
-        except ControlError as error:
-            log.warning("call event not staged", extra={"event": event_type, "error": str(error)})
+        if not admission.unannounced:
+            try:
+                await self._calls.announce(
+                    runtime_principal(admission.route.tenant_id), event_type, progress
+                )
+                return
+            except ControlError as error:
+                log.warning(
+                    "call event not staged yet", extra={"event": event_type, "error": str(error)}
+                )
+        admission.unannounced.append((event_type, progress.model_dump(mode="json")))
 
     async def _route(self, dialled: str) -> Route:
         try:
@@ -428,8 +437,13 @@ class CallRuntime:
         if recorder is not None:
             transport = RecordedTransport(transport, recorder)
         events = CallEvents(
-            self._calls, admission.route.tenant_id, admission.route.agent_id, admission.call_id
+            self._calls,
+            admission.route.tenant_id,
+            admission.route.agent_id,
+            admission.call_id,
+            first=admission.unannounced,
         )
+        admission.unannounced = []  # the writer has them now
         transport = EventedTransport(transport, events)
 
         def observe(record: TurnRecord, metrics: TurnMetrics | None) -> None:
@@ -520,9 +534,10 @@ class CallRuntime:
             },
         ).model_copy(update={"analysis": analysis})
         who = runtime_principal(admission.route.tenant_id)
+        live = [*admission.unannounced, *unstaged]  # unannounced: an abandoned call's
         for attempt in range(1, RECORD_ATTEMPTS + 1):
             try:
-                await self._calls.record(who, body, call_id=admission.call_id, live=unstaged)
+                await self._calls.record(who, body, call_id=admission.call_id, live=live)
                 return True
             except ControlError as error:
                 if not error.retryable or attempt == RECORD_ATTEMPTS:

@@ -328,7 +328,7 @@ def _stage_live(
 ) -> None:
     for event_type, given in events:
         data = {**given, "agent_id": agent_id}
-        if event_type in ("call.started", "call.answered"):
+        if event_type in ("call.started", "call.answered") and data.get("agent_version") is None:
             data["agent_version"] = target.version
         if target.pii_policy == "redact":
             data = _redacted_live(data)
