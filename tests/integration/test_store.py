@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, event, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -647,6 +647,58 @@ def test_a_unit_rolls_back_everything_on_an_exception(database_url: str) -> None
             assert await TenantRepo(session).get(tenant_id) is not None  # an earlier unit's
 
     run(database_url, scenario)
+
+
+def test_units_of_one_process_queue_past_sqlites_busy_timeout(tmp_path: Path) -> None:
+    """A unit that holds SQLite's write lock longer than ``busy_timeout`` (a loaded machine)
+    made the next unit fail with "database is locked" (a 500 in the API fuzz on CI). Units
+    of one process now queue in the event loop: each waits its turn, in order, and none
+    fails. The timeout is cut to 50 ms here so that a 400-ms hold is far past it."""
+
+    async def scenario(database: Database) -> None:
+        event.listen(
+            database.engine.sync_engine,
+            "connect",
+            lambda connection, _record: connection.execute("PRAGMA busy_timeout=50"),
+        )
+        await database.engine.dispose()  # reconnect with the short timeout
+        order: list[str] = []
+        holding = asyncio.Event()
+
+        async def slow() -> None:
+            async with database.unit() as session:
+                TenantRepo(session).add(tenant_row())
+                await session.flush()
+                holding.set()
+                await asyncio.sleep(0.4)
+                order.append("slow")
+
+        async def quick(name: str) -> None:
+            await holding.wait()
+            async with database.unit() as session:
+                TenantRepo(session).add(tenant_row())
+            order.append(name)
+
+        await asyncio.gather(slow(), quick("a"), quick("b"))
+        assert order == ["slow", "a", "b"]
+
+    run(f"sqlite+aiosqlite:///{tmp_path / 'queue.db'}", scenario)
+
+
+def test_a_unit_inside_a_unit_is_refused_at_once_on_sqlite(tmp_path: Path) -> None:
+    """It would wait for its own lock; a task started inside a unit is not nested."""
+
+    async def scenario(database: Database) -> None:
+        async with database.unit():
+            with pytest.raises(RuntimeError, match="inside another"):
+                async with database.unit():
+                    pass
+            later = asyncio.create_task(new_tenant(database))  # runs once this unit ends
+        tenant_id = await later
+        async with database.unit() as session:
+            assert await TenantRepo(session).get(tenant_id) is not None
+
+    run(f"sqlite+aiosqlite:///{tmp_path / 'nested.db'}", scenario)
 
 
 # --- types, ids, reachability -------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -20,6 +22,10 @@ from sqlalchemy.ext.asyncio import (
 from voxplane.errors import ConflictError, UnavailableError
 
 T = TypeVar("T")
+_IN_UNIT: contextvars.ContextVar[tuple[Database, asyncio.Task[Any] | None] | None] = (
+    contextvars.ContextVar("in_unit", default=None)
+)
+"""The database and task of the unit the running code is inside (tasks inherit it)."""
 IDLE_PING_S = 10.0
 """A pooled connection idle for longer than this is pinged before it is handed out."""
 
@@ -47,6 +53,14 @@ class Database:
         self._sessions = async_sessionmaker(units, expire_on_commit=False)
         # Shares the pool; its connections run each statement on its own, no BEGIN/COMMIT.
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._writer: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    def _writer_turn(self) -> asyncio.Lock:
+        """The in-process queue for SQLite's one writer, bound to the running loop."""
+        loop = asyncio.get_running_loop()
+        if self._writer is None or self._writer[0] is not loop:
+            self._writer = (loop, asyncio.Lock())
+        return self._writer[1]
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[AsyncSession]:
@@ -62,7 +76,32 @@ class Database:
         noise (2,000 read-only units, 20 at a time, on a 2-core machine: 440-557/s deferred,
         400-550/s immediate), since WAL readers outside units (``read()``) never wait and
         the hot reads go through ``read()``.
+
+        Units of one process also queue for that lock in the event loop, first come first
+        served, before they ask SQLite for it. SQLite's own wait (``busy_timeout``) polls
+        with growing sleeps and gives up with "database is locked": on a loaded machine a
+        burst of units (a request, the events worker's relay, sender and gauges) made one
+        wait past it and fail. It now only arbitrates between processes (``voxplane admin``
+        beside ``serve``). A unit opened inside another unit of the same database would
+        wait for itself: that is refused at once.
         """
+        if not self.is_sqlite:
+            async with self._unit() as session:
+                yield session
+            return
+        inside = (self, asyncio.current_task())
+        if _IN_UNIT.get() == inside:
+            raise RuntimeError("a unit of work was opened inside another on the same database")
+        async with self._writer_turn():
+            token = _IN_UNIT.set(inside)
+            try:
+                async with self._unit() as session:
+                    yield session
+            finally:
+                _IN_UNIT.reset(token)
+
+    @asynccontextmanager
+    async def _unit(self) -> AsyncIterator[AsyncSession]:
         try:
             async with _reachable(), self._sessions() as session, session.begin():
                 yield session
