@@ -210,6 +210,77 @@ def test_a_publisher_channel_that_died_is_replaced() -> None:
     asyncio.run(main())
 
 
+async def _broker_connections(name: str) -> list[tuple[str, int]]:
+    """RabbitMQ's (pid, channel count) of each connection named ``name``."""
+    listing = await asyncio.create_subprocess_exec(
+        *("rabbitmqctl", "list_connections", "pid", "channels", "client_properties", "--quiet"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    out, _ = await listing.communicate()
+    rows = [line.split("\t") for line in out.decode().splitlines() if f'"{name}"' in line]
+    return [(row[0], int(row[1])) for row in rows]
+
+
+async def _close_broker_connections(name: str) -> int:
+    """Have RabbitMQ close the connections named ``name``, as a broker restart would."""
+    found = await _broker_connections(name)
+    for pid, _ in found:
+        closing = await asyncio.create_subprocess_exec(
+            *("rabbitmqctl", "close_connection", pid, "test: the broker drops the connection"),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        await closing.wait()
+    return len(found)
+
+
+def test_a_bus_whose_connection_the_broker_closed_recovers_within_seconds() -> None:
+    """RabbitMQ only. The broker closed the bus's connection (``rabbitmqctl
+    close_connection``) a moment after it was made: the next publishes fail (the relay
+    keeps the events and retries) until the bus has a new connection, within seconds; the
+    subscription on the lost connection says so instead of waiting for ever, and a new one
+    gets what was published since; the failed tries left no channels behind."""
+
+    async def main() -> None:
+        queue = f"test-{uuid.uuid4().hex[:10]}"
+        name = f"vxp-ct-{uuid.uuid4().hex[:8]}"
+        bus = AmqpBus(AMQP_URL, name=name)
+        try:
+            await bus.declare(queue, ["#"])
+            owner = tenant()
+            subscription = await bus.subscribe(queue)
+            await bus.publish(new_event("agent.updated", owner, n=1))
+            first = await subscription.get(5.0)
+            assert first is not None and first.event.data["n"] == 1
+            await first.ack()
+            assert await _close_broker_connections(name) == 1
+            started = asyncio.get_running_loop().time()
+            failures = 0
+            async with asyncio.timeout(3.0):  # aio-pika's robust reconnect took 5 s and more
+                while True:
+                    try:
+                        await bus.publish(new_event("agent.updated", owner, n=2))
+                        break
+                    except UnavailableError:
+                        failures += 1
+                        await asyncio.sleep(0.05)
+            assert asyncio.get_running_loop().time() - started < 3.0
+            with pytest.raises(UnavailableError):
+                await subscription.get(5.0)  # its channel went with the connection
+            await subscription.aclose()
+            got = [event.data["n"] async for event in drain(bus, queue, want=1)]
+            assert got == [2]
+            connections = await _broker_connections(name)
+            assert len(connections) == 1, connections
+            assert connections[0][1] <= 2, f"{connections[0][1]} channels after {failures} tries"
+        finally:
+            await bus.aclose()
+            await _delete_queues([queue, f"{queue}.dead"])
+
+    asyncio.run(main())
+
+
 @pytest.mark.parametrize(
     ("pattern", "key", "expected"),
     [

@@ -100,6 +100,7 @@ async def chaos(pg_url: str, key_file: Path, tenant_id: str, receiver: Receiver)
     fanout = WebhookFanout(db, bus, sender.wake, queue=queue)
     options = RelayOptions(batch=25, idle_poll_s=0.02, max_backoff_s=0.5)
     expected: list[str] = []
+    relay: asyncio.Task[None] | None = None
 
     async def produce() -> None:
         for _ in range(EVENTS // 10):
@@ -117,6 +118,9 @@ async def chaos(pg_url: str, key_file: Path, tenant_id: str, receiver: Receiver)
             await asyncio.sleep(0.1)
 
     try:
+        # As the events worker does: the queue is bound before the relay publishes (the
+        # broker confirms, then drops, an event no queue takes).
+        await bus.declare(queue, ["#"])
         async with asyncio.TaskGroup() as group:
             helpers = [group.create_task(keep(fanout.run)), group.create_task(sender.run())]
             producer = group.create_task(produce())
@@ -159,6 +163,10 @@ async def chaos(pg_url: str, key_file: Path, tenant_id: str, receiver: Receiver)
         assert pending == 0
         assert rows == EVENTS  # one delivery per event, however often the bus repeated it
     finally:
+        if relay is not None:  # not in the task group: a failed run must stop it too, or
+            relay.cancel()  # its database connection outlives the pool (ResourceWarning)
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
         await sender.aclose()
         await bus.aclose()
         await db.aclose()

@@ -6,10 +6,19 @@ Topology, declared idempotently by whoever needs it::
     voxplane.events (topic) ──<tenant>.<type>──► <queue>  (x-max-priority, x-dead-letter-*)
     voxplane.dead   (direct) ──<queue>.dead────► <queue>.dead
 
-The connection is robust: it reconnects, restores channels and consumers; deliveries that
-were unsettled when it dropped come again (``redelivered``), and consumers drop repeats by
-event id. Publishing while the broker is away raises :class:`UnavailableError`; the
-relay keeps the event in the outbox and tries again.
+One plain connection, replaced when it is lost: the next call after the broker dropped it
+(a restart, ``rabbitmqctl close_connection``) connects again, so the bus is back as soon
+as the broker is. Not aio-pika's robust connection: it sleeps its ``reconnect_interval``
+(5 s) after every attempt, the first included, and it reopens every channel object ever
+made on it, the ones that failed to open during the outage too (a publisher retrying
+every 100 ms came back with dozens of channels).
+
+Publishing while the broker is away raises :class:`UnavailableError`; the relay keeps the
+event in the outbox and tries again. A subscription does not survive its connection:
+:meth:`Subscription.get` raises :class:`UnavailableError` once its channel is gone and the
+consumer subscribes again (the webhook fan-out is restarted by its supervisor); the
+broker puts what was unsettled back (``redelivered``), and consumers drop repeats by
+event id.
 """
 
 from __future__ import annotations
@@ -22,10 +31,10 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import (
     AbstractChannel,
+    AbstractConnection,
     AbstractExchange,
     AbstractIncomingMessage,
     AbstractQueue,
-    AbstractRobustConnection,
 )
 from aiormq.exceptions import AMQPError
 from pydantic import ValidationError
@@ -37,6 +46,8 @@ from voxplane.events.vocabulary import MAX_PRIORITY, Event
 EXCHANGE = "voxplane.events"
 DEAD_EXCHANGE = "voxplane.dead"
 TIMEOUT_S = 5.0
+CHANNEL_CHECK_S = 0.5
+"""How often a waiting subscription looks whether its channel is still open."""
 _ERRORS = (AMQPError, ConnectionError, OSError, TimeoutError, RuntimeError)
 
 
@@ -73,9 +84,21 @@ class _AmqpSubscription(Subscription):
         await self.inbox.put(_AmqpDelivery(message, event))
 
     async def get(self, timeout_s: float) -> Delivery | None:
+        # What came before the channel closed is still handed out (to be settled or not:
+        # the broker redelivers it anyway); then the loss is reported, not waited out.
+        if self.inbox.empty() and self.channel.is_closed:
+            raise UnavailableError("the event broker dropped the subscription's channel")
         try:
             async with asyncio.timeout(timeout_s):
-                return await self.inbox.get()
+                while True:
+                    try:
+                        async with asyncio.timeout(CHANNEL_CHECK_S):
+                            return await self.inbox.get()
+                    except TimeoutError:
+                        if self.channel.is_closed:
+                            raise UnavailableError(
+                                "the event broker dropped the subscription's channel"
+                            ) from None
         except TimeoutError:
             return None
 
@@ -85,41 +108,66 @@ class _AmqpSubscription(Subscription):
 
 
 class AmqpBus(EventBus):
-    """RabbitMQ behind :class:`EventBus`; connects on first use."""
+    """RabbitMQ behind :class:`EventBus`; connects on first use, and again on the first
+    use after the connection was lost."""
 
     durable = True
 
     def __init__(self, url: str, *, name: str = "voxplane") -> None:
         self.url, self.name = url, name
-        self._connection: AbstractRobustConnection | None = None
+        self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._queues: dict[str, dict[str, Any]] = {}
         self._lock = asyncio.Lock()
+        self._connect_lock = asyncio.Lock()
 
     async def _publisher(self) -> AbstractExchange:
         async with self._lock:
+            connection = await self._connect()
             old = self._channel
             if self._exchange is None or old is None or old.is_closed:
-                # A channel the broker closed is not always restored with the connection
-                # (aio-pika's restore can run while the connection is still down): open a
-                # new one rather than publish into a dead one forever.
-                self._exchange = None
+                # A channel the broker closed (or one of a connection that was lost) is
+                # not reopened: a new one is, on the current connection.
+                self._channel = self._exchange = None
                 if old is not None:
                     with contextlib.suppress(*_ERRORS):
                         await old.close()
-                connection = await self._connect()
-                self._channel = await connection.channel(publisher_confirms=True)
+                self._channel = await self._open_channel(connection, publisher_confirms=True)
                 self._exchange = await self._declare_exchanges(self._channel)
             assert self._exchange is not None
             return self._exchange
 
-    async def _connect(self) -> AbstractRobustConnection:
-        if self._connection is None:
-            self._connection = await aio_pika.connect_robust(
+    async def _connect(self) -> AbstractConnection:
+        """The connection, made anew when there is none or the broker closed it."""
+        async with self._connect_lock:
+            old = self._connection
+            if old is not None and _alive(old):
+                return old
+            self._connection = None
+            if old is not None:  # lost: its channels are gone with it
+                with contextlib.suppress(*_ERRORS):
+                    async with asyncio.timeout(TIMEOUT_S):
+                        await old.close()
+            self._connection = await aio_pika.connect(
                 self.url, timeout=TIMEOUT_S, client_properties={"connection_name": self.name}
             )
-        return self._connection
+            return self._connection
+
+    @staticmethod
+    async def _open_channel(
+        connection: AbstractConnection, *, publisher_confirms: bool
+    ) -> AbstractChannel:
+        channel = connection.channel(publisher_confirms=publisher_confirms)
+        try:
+            async with asyncio.timeout(TIMEOUT_S):
+                await channel.initialize()
+        except BaseException:
+            if channel.is_initialized:  # opened, then failed (or timed out) on confirms
+                with contextlib.suppress(*_ERRORS):
+                    await channel.close()
+            raise
+        return channel
 
     @staticmethod
     async def _declare_exchanges(channel: AbstractChannel) -> AbstractExchange:
@@ -165,7 +213,7 @@ class AmqpBus(EventBus):
         if queue not in self._queues:
             raise KeyError(f"no queue {queue!r}: declare it first")
         try:
-            channel = await (await self._connect()).channel()
+            channel = await self._open_channel(await self._connect(), publisher_confirms=True)
             await channel.set_qos(prefetch_count=prefetch)
             declared = await channel.declare_queue(
                 queue, durable=True, arguments=self._queues[queue] or None
@@ -179,7 +227,7 @@ class AmqpBus(EventBus):
     async def depth(self, queue: str) -> int:
         try:
             # A channel of its own: a passive declare of a missing queue closes its channel.
-            channel = await (await self._connect()).channel(publisher_confirms=False)
+            channel = await self._open_channel(await self._connect(), publisher_confirms=False)
             try:
                 declared = await channel.declare_queue(queue, passive=True)
             finally:
@@ -190,10 +238,8 @@ class AmqpBus(EventBus):
 
     async def ping(self) -> None:
         try:
-            connection = await self._connect()
-            async with asyncio.timeout(TIMEOUT_S):
-                channel = await connection.channel(publisher_confirms=False)
-                await channel.close()
+            channel = await self._open_channel(await self._connect(), publisher_confirms=False)
+            await channel.close()
         except _ERRORS as error:
             raise UnavailableError("the event broker is unreachable") from error
 
@@ -202,3 +248,10 @@ class AmqpBus(EventBus):
             with contextlib.suppress(*_ERRORS):
                 await self._connection.close()
         self._connection = self._channel = self._exchange = None
+
+
+def _alive(connection: AbstractConnection) -> bool:
+    """Whether ``connection`` can still carry channels: not closed by us, and its
+    transport not closed by the broker or the network."""
+    transport = connection.transport
+    return not connection.is_closed and transport is not None and not transport.connection.is_closed

@@ -29,6 +29,8 @@ QUEUE = "voxplane.webhooks"
 BATCH = 64
 """Events fanned out per transaction at most (and the consumer's prefetch)."""
 ALL_EVENTS = "*"
+RESUBSCRIBE_S = 1.0
+"""The wait before subscribing again after the bus dropped the subscription."""
 
 
 def wants(filters: list[str], event_type: str) -> bool:
@@ -87,6 +89,14 @@ class WebhookFanout:
         self.db, self.bus, self.on_new, self.queue = db, bus, on_new, queue
 
     async def run(self) -> None:
+        while True:
+            try:
+                await self._consume()
+            except UnavailableError as error:  # the broker is away, or dropped our channel
+                log.warning("webhook fan-out waits for the event bus", extra={"error": str(error)})
+                await asyncio.sleep(RESUBSCRIBE_S)
+
+    async def _consume(self) -> None:
         await self.bus.declare(self.queue, ["#"])
         subscription = await self.bus.subscribe(self.queue, prefetch=BATCH)
         try:

@@ -47,13 +47,20 @@ class EventWorker:
         """Run every part until cancelled; a part that fails is logged and restarted."""
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(_supervised("outbox relay", self.relay.run))
+                group.create_task(_supervised("outbox relay", self._relay))
                 if self.bus.durable:
                     group.create_task(_supervised("webhook fan-out", self.fanout.run))
                 group.create_task(_supervised("webhook sender", self.sender.run))
                 group.create_task(_supervised("queue gauges", self._sample))
         finally:
             await self.sender.aclose()
+
+    async def _relay(self) -> None:
+        # A broker drops (and confirms) what no queue is bound to take: the relay starts
+        # once the webhook queue exists, or the first events of a fresh broker are lost.
+        if self.bus.durable:
+            await self.bus.declare(self.fanout.queue, ["#"])
+        await self.relay.run()
 
     async def _sample(self) -> None:
         """Keep the queue-depth gauges current (what the backlog alerts watch)."""
