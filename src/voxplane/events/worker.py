@@ -58,8 +58,15 @@ class EventWorker:
     async def _relay(self) -> None:
         # A broker drops (and confirms) what no queue is bound to take: the relay starts
         # once the webhook queue exists, or the first events of a fresh broker are lost.
-        if self.bus.durable:
-            await self.bus.declare(self.fanout.queue, ["#"])
+        backoff = 0.1
+        while self.bus.durable:
+            try:
+                await self.bus.declare(self.fanout.queue, ["#"])
+                break
+            except UnavailableError as error:
+                log.warning("relay waits for the event bus", extra={"error": str(error)})
+                await asyncio.sleep(backoff)
+                backoff = min(5.0, 2 * backoff)
         await self.relay.run()
 
     async def _sample(self) -> None:
