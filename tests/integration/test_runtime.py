@@ -118,6 +118,7 @@ def test_a_call_announces_started_answered_and_ended_in_order(settings: Settings
             assert started["to_number"] == mask_number(number) != number
             assert started["agent_version"] == 1 and started["transport"] == "simulated"
             assert started["answered_at"] is None and answered["answered_at"] is not None
+            assert (started["seq"], answered["seq"]) == (1, 2)  # the call's events number on
             async with platform.db.unit() as session:
                 query = select(OutboxEvent.payload).where(OutboxEvent.tenant_id == tenant)
                 live = [
@@ -126,6 +127,7 @@ def test_a_call_announces_started_answered_and_ended_in_order(settings: Settings
                     if p["type"] in ("transcript.final", "turn.completed")
                 ]
             live.sort(key=lambda data: data["seq"])
+            assert [d["seq"] for d in live] == list(range(3, len(live) + 3))
             said = [(d["role"], d["text"]) for d in live if "role" in d]
             assert said == [
                 ("agent", "Hello there."),
@@ -169,7 +171,8 @@ def test_live_events_the_control_plane_refused_during_the_call_go_with_its_recor
             live = sorted(
                 (e["data"] for e in events if e["type"] in wanted), key=lambda d: d["seq"]
             )
-            assert [d["seq"] for d in live] == list(range(1, len(live) + 1))  # none lost
+            # none lost: after call.started (1) and call.answered (2)
+            assert [d["seq"] for d in live] == list(range(3, len(live) + 3))
             said = [d["text"] for d in live if "role" in d]
             assert said == ["Hello there.", "I would like to book a cleaning.", "Booked."]
             assert {d["call_id"] for d in live} == {outcome.call_id}
@@ -211,6 +214,10 @@ def test_announcements_the_control_plane_refused_are_staged_later_in_order(
             assert started["agent_version"] == answered["agent_version"] == 1
             assert started["to_number"] == mask_number(number) != number
             assert started["answered_at"] is None and answered["answered_at"] is not None
+            # the order the ids cannot give: every event of the call but call.ended, by seq
+            numbered = sorted(e["data"]["seq"] for e in events if e["type"] != "call.ended")
+            assert numbered == list(range(1, len(numbered) + 1))
+            assert (started["seq"], answered["seq"]) == (1, 2)
 
     asyncio.run(main())
 

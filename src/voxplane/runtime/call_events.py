@@ -40,9 +40,12 @@ class CallEvents:
         call_id: str,
         *,
         first: Sequence[LiveBatchItem] = (),
+        seq: int = 0,
     ) -> None:
         """``first``: events already made (an announcement the control plane did not
-        take), staged before any other."""
+        take), staged before any other; ``seq``: the last ``seq`` those announcements
+        took (``call.started`` 1, ``call.answered`` 2), after which this call's events
+        number on."""
         self._calls = calls
         self._who = runtime_principal(tenant_id)
         self._agent_id = agent_id
@@ -54,7 +57,7 @@ class CallEvents:
         self._inflight: list[LiveBatchItem] = []
         self._stopping = False
         self.dropped = 0
-        self._seq = 0  # events of one call share a millisecond: consumers order by seq
+        self._seq = seq  # events of one call share a millisecond: consumers order by seq
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._write_forever(), name=f"events:{self._call_id}")

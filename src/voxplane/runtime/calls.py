@@ -142,6 +142,8 @@ class Admission:
     unannounced: list[LiveBatchItem] = field(default_factory=list)
     """``call.started``/``call.answered`` the control plane did not take when announced:
     staged before the call's live events, or else with its record (never lost)."""
+    seq: int = 0
+    """The last ``seq`` given to one of the call's events: the live events number on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +297,7 @@ class CallRuntime:
         cannot take now waits in ``admission.unannounced`` (and so does any after it, to
         keep the order): the call's event writer, or else its record, stages it later."""
         info = admission.info
+        admission.seq += 1
         progress = CallProgress(
             call_id=admission.call_id,
             agent_id=admission.route.agent_id,
@@ -305,6 +308,7 @@ class CallRuntime:
             to_number=info.to_number,
             started_at=admission.started_at,
             answered_at=answered_at,
+            seq=admission.seq,
         )
         if not admission.unannounced:
             try:
@@ -442,6 +446,7 @@ class CallRuntime:
             admission.route.agent_id,
             admission.call_id,
             first=admission.unannounced,
+            seq=admission.seq,
         )
         admission.unannounced = []  # the writer has them now
         transport = EventedTransport(transport, events)

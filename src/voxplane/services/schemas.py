@@ -694,6 +694,7 @@ class CallProgress(Input):
     to_number: str | None = None
     started_at: UtcDatetime
     answered_at: UtcDatetime | None = None
+    seq: int = Field(ge=1, description="The event's place among the call's events (1, 2, …)")
 
 
 class CallSummary(Output):
