@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import random
 import secrets
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -303,13 +304,19 @@ def own_pg() -> Iterator[str]:
 
 @pytest.fixture
 def broker() -> Iterator[Broker]:
-    """The broker's stop and start; started again at teardown if a run left it stopped."""
+    """The broker's stop and start; started again at teardown if a run left it stopped.
+    A SIGTERM (``timeout``'s default) unwinds like Ctrl-C meanwhile, so the teardown runs
+    then too (nothing can after a SIGKILL)."""
     state = Broker()
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         yield state
     finally:
-        if state.stopped:
-            start_broker()
+        try:
+            if state.stopped:
+                start_broker()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def test_every_event_arrives_exactly_once_through_relay_kills_and_a_broker_restart(
