@@ -1,6 +1,16 @@
-"""The proof of the outbox: under load, with the relay killed again and again and the
-broker dropping the connection, every event reaches a real webhook receiver, none is
-lost, and after dropping repeats by id each arrives exactly once (PostgreSQL, RabbitMQ)."""
+"""The proof of the outbox (issue 12): under load, with the relay killed again and again,
+the broker dropping the connection and then really restarting (``rabbitmqctl stop_app``,
+an outage while the producer keeps writing to the outbox, ``start_app``), every event
+reaches a real webhook receiver, none is lost, and after dropping repeats by id each
+arrives exactly once (PostgreSQL, RabbitMQ).
+
+The load runs in four quarters: the first with two relay kills and the connections
+dropped; the second with the webhook fan-out paused, so its events wait on the durable
+queue when the broker stops (they must survive the restart as persistent messages); the
+third written while the broker is down, with a relay kill during the outage; the last
+after the broker is back, with the fan-out resumed and one more relay kill. Whatever
+happens, the broker is started again (in the test, and by the fixture as a last resort).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +18,9 @@ import asyncio
 import contextlib
 import random
 import secrets
+import signal
+import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,7 +41,11 @@ from voxplane.store.models import OutboxEvent, WebhookDelivery
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 EVENTS = 400
-RELAY_KILLS = 4
+QUARTER = EVENTS // 4
+BROKER_OUTAGE_S = 1.5
+"""The least time the broker stays stopped (the third quarter is written meanwhile)."""
+BROKER_TIMEOUT_S = 120.0
+"""The most a ``stop_app`` or ``start_app`` (and the wait for the listener) may take."""
 
 
 def setup(client: TestClient, url: str) -> tuple[str, str]:
@@ -72,6 +89,49 @@ async def drop_broker_connections(name: str) -> int:
     return len(pids)
 
 
+def start_broker() -> None:
+    """Start RabbitMQ's app (a no-op when it runs) and wait until it takes connections."""
+    subprocess.run(
+        ["rabbitmqctl", "start_app"], check=True, capture_output=True, timeout=BROKER_TIMEOUT_S
+    )
+    deadline = time.monotonic() + BROKER_TIMEOUT_S
+    while True:
+        check = subprocess.run(
+            ["rabbitmq-diagnostics", "-q", "check_port_connectivity"],
+            check=False,
+            capture_output=True,
+            timeout=BROKER_TIMEOUT_S,
+        )
+        if check.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"RabbitMQ takes no connections: {check.stdout!r}")
+        time.sleep(0.2)
+
+
+class Broker:
+    """Stops and starts the RabbitMQ app (the whole node's, for everyone); ``stopped``
+    stays set from before ``stop_app`` until the broker takes connections again, so the
+    fixture knows to start it whatever happened in between."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    async def stop(self) -> None:
+        self.stopped = True  # first: a stop that fails halfway is started again too
+        await asyncio.to_thread(
+            subprocess.run,
+            ["rabbitmqctl", "stop_app"],
+            check=True,
+            capture_output=True,
+            timeout=BROKER_TIMEOUT_S,
+        )
+
+    async def start(self) -> None:
+        await asyncio.to_thread(start_broker)
+        self.stopped = False
+
+
 async def until(check: Callable[[], bool], timeout_s: float) -> None:
     async with asyncio.timeout(timeout_s):
         while True:  # the receiver is a thread: polled, nothing to await
@@ -90,7 +150,9 @@ async def delivered_rows(db: Database, tenant_id: str) -> int:
     return int(count or 0)
 
 
-async def chaos(pg_url: str, key_file: Path, tenant_id: str, receiver: Receiver) -> None:
+async def chaos(
+    pg_url: str, key_file: Path, tenant_id: str, receiver: Receiver, broker: Broker
+) -> None:
     db = Database(pg_url)
     name = f"vxp-eo-{secrets.token_hex(4)}"
     queue = f"{name}.webhooks"
@@ -101,15 +163,23 @@ async def chaos(pg_url: str, key_file: Path, tenant_id: str, receiver: Receiver)
     options = RelayOptions(batch=25, idle_poll_s=0.02, max_backoff_s=0.5)
     expected: list[str] = []
     relay: asyncio.Task[None] | None = None
+    # Before each quarter of the load, the producer waits for its gate.
+    fanout_paused, broker_down, broker_up = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    gates: list[asyncio.Event | None] = [None, fanout_paused, broker_down, broker_up]
+    written = [asyncio.Event() for _ in gates]
 
     async def produce() -> None:
-        for _ in range(EVENTS // 10):
-            async with db.unit() as session:
-                for _ in range(10):
-                    event = new_event("agent.updated", tenant_id, agent_id="agt_x", version=1)
-                    outbox.add(session, event)
-                    expected.append(event.id)
-            await asyncio.sleep(random.uniform(0, 0.03))
+        for gate, done in zip(gates, written, strict=True):
+            if gate is not None:
+                await gate.wait()
+            for _ in range(QUARTER // 10):
+                async with db.unit() as session:
+                    for _ in range(10):
+                        event = new_event("agent.updated", tenant_id, agent_id="agt_x", version=1)
+                        outbox.add(session, event)
+                        expected.append(event.id)
+                await asyncio.sleep(random.uniform(0, 0.03))
+            done.set()
 
     async def keep(run: Callable[[], object]) -> None:  # the worker's supervision, in short
         while True:
@@ -117,22 +187,64 @@ async def chaos(pg_url: str, key_file: Path, tenant_id: str, receiver: Receiver)
                 await run()  # type: ignore[misc]
             await asyncio.sleep(0.1)
 
+    async def kill_relay() -> None:
+        nonlocal relay
+        await asyncio.sleep(random.uniform(0.1, 0.4))
+        assert relay is not None
+        relay.cancel()  # killed wherever it is: mid-publish, before the mark, in backoff…
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay
+        relay = asyncio.create_task(OutboxRelay(db, bus, options).run())
+
+    async def queued(at_least: int) -> int:
+        """The webhook queue's depth, once it holds ``at_least`` messages."""
+        async with asyncio.timeout(30):
+            while True:  # polled: the broker signals nothing
+                if (depth := await bus.depth(queue)) >= at_least:
+                    return depth
+                await asyncio.sleep(0.05)
+
     try:
         # As the events worker does: the queue is bound before the relay publishes (the
         # broker confirms, then drops, an event no queue takes).
         await bus.declare(queue, ["#"])
         async with asyncio.TaskGroup() as group:
-            helpers = [group.create_task(keep(fanout.run)), group.create_task(sender.run())]
+            consuming = group.create_task(keep(fanout.run))
+            helpers = [consuming, group.create_task(sender.run())]
             producer = group.create_task(produce())
             relay = asyncio.create_task(OutboxRelay(db, bus, options).run())
-            for kill in range(RELAY_KILLS):
-                await asyncio.sleep(random.uniform(0.1, 0.4))
-                relay.cancel()  # killed wherever it is: mid-publish, before the mark…
-                with contextlib.suppress(asyncio.CancelledError):
-                    await relay
-                if kill == 1:
-                    assert await drop_broker_connections(name) >= 1
-                relay = asyncio.create_task(OutboxRelay(db, bus, options).run())
+            # 1st quarter: the relay killed twice, the broker drops our connections.
+            await kill_relay()
+            assert await drop_broker_connections(name) >= 1
+            await kill_relay()
+            await written[0].wait()
+            # 2nd quarter: nobody consumes, so its events wait on the queue.
+            consuming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consuming
+            fanout_paused.set()
+            await written[1].wait()
+            waiting = await queued(QUARTER)
+            # 3rd quarter: written while the broker is stopped; the relay killed meanwhile.
+            await broker.stop()
+            down_at = time.monotonic()
+            broker_down.set()
+            await kill_relay()
+            async with asyncio.timeout(30):
+                await written[2].wait()
+            await asyncio.sleep(BROKER_OUTAGE_S - (time.monotonic() - down_at))
+            assert not written[3].is_set()
+            await broker.start()
+            # The bus is back at once (ping, and the depth gauge: what waited is still
+            # there, plus what the relay published since; the delivery of every event
+            # below is what proves nothing on the queue was lost).
+            await bus.ping()
+            after = await bus.depth(queue)
+            assert after >= waiting, f"{waiting} events waited on the queue, {after} after"
+            # 4th quarter: the fan-out resumes, the relay is killed once more.
+            helpers.append(group.create_task(keep(fanout.run)))
+            broker_up.set()
+            await kill_relay()
             await producer
             await until(lambda: len(set(receiver.ids(accepted_only=True))) >= EVENTS, 120)
             # The receiver answers before the sender records the answer: wait for the
@@ -167,6 +279,8 @@ async def chaos(pg_url: str, key_file: Path, tenant_id: str, receiver: Receiver)
             relay.cancel()  # its database connection outlives the pool (ResourceWarning)
             with contextlib.suppress(asyncio.CancelledError):
                 await relay
+        if broker.stopped:  # never left stopped: others use this broker too
+            await broker.start()
         await sender.aclose()
         await bus.aclose()
         await db.aclose()
@@ -188,8 +302,25 @@ def own_pg() -> Iterator[str]:
         asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def test_every_event_arrives_exactly_once_through_relay_kills_and_broker_drops(
-    own_pg: str, tmp_path: Path
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    """The broker's stop and start; started again at teardown if a run left it stopped.
+    A SIGTERM (``timeout``'s default) unwinds like Ctrl-C meanwhile, so the teardown runs
+    then too (nothing can after a SIGKILL)."""
+    state = Broker()
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield state
+    finally:
+        try:
+            if state.stopped:
+                start_broker()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def test_every_event_arrives_exactly_once_through_relay_kills_and_a_broker_restart(
+    own_pg: str, broker: Broker, tmp_path: Path
 ) -> None:
     pg_url = own_pg
     receiver = Receiver(lambda n: Answer(500, b"flaky") if n % 7 == 3 else Answer(204, b""))
@@ -199,7 +330,7 @@ def test_every_event_arrives_exactly_once_through_relay_kills_and_broker_drops(
     try:
         with TestClient(create_app(settings)) as client:
             tenant_id, _ = setup(client, receiver.url)
-        asyncio.run(chaos(pg_url, settings.key_file, tenant_id, receiver))
+        asyncio.run(chaos(pg_url, settings.key_file, tenant_id, receiver, broker))
         # Retries of failed attempts resend the same id: the receiver dedups them by id.
         assert len(receiver.received) > EVENTS
     finally:
