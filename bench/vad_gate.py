@@ -9,13 +9,20 @@ The line is digital silence, or white noise at -60, -50 or -40 dBFS (a steady hi
 gate's noise floor must learn). Both VADs feed the turn detector with the bench agent's
 settings (300 ms end of speech); the turns each finds are compared: same count, and the
 start and end of each matched turn within ``--tolerance-ms``. Also reported: the share of
-windows whose network run the gate skipped. Writes ``bench/results/vad_gate-<time>.json``.
+windows whose network run the gate skipped. The gated VAD's probabilities also feed a
+second detector whose turn ends are dated from where the voice last rose above the line's
+noise (``SileroVad.quiet_ms``, as the pipeline does): it must find the same turns, each
+end at most two windows earlier; how far each end lands after the caller's last loud
+sample (|x| > 500, the telephony bench's "true end of voice") is reported for both.
+Writes ``bench/results/vad_gate-<time>.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import sys
 import time
 from datetime import UTC, datetime
@@ -27,7 +34,7 @@ import numpy as np
 from voxplane.media.frame import Pcm16
 from voxplane.media.g711 import ulaw_decode, ulaw_encode
 from voxplane.media.resample import Resampler, resample
-from voxplane.media.turn import SpeechStarted, TurnDetector, TurnEnded, TurnSettings
+from voxplane.media.turn import TurnDetector, TurnEnded, TurnSettings
 from voxplane.media.vad import DEFAULT_SILERO_GATE, SileroGate, SileroModel, SileroVad
 from voxplane.media.wav import decode_wav
 
@@ -64,24 +71,50 @@ def on_line(speech: Pcm16, noise_dbfs: float | None, seed: int) -> Pcm16:
     return ulaw_decode(ulaw_encode(np.clip(np.round(audio), -32768, 32767).astype(np.int16)))
 
 
-def turns(vad: SileroVad, line: Pcm16) -> list[tuple[float, float]]:
-    """(start, end) ms of every turn the detector ends on ``line`` heard through ``vad``."""
-    detector, resampler = TurnDetector(SETTINGS), Resampler(8000, 16000)
-    window_ms, now_ms, found = vad.window_ms, 0.0, []
-    for i in range(0, len(line), 160):
-        for prob in vad.push(resampler.process(line[i : i + 160])):
+Turns = list[tuple[float, float]]
+
+
+def turns(vad: SileroVad, line: Pcm16) -> tuple[Turns, Turns]:
+    """(start, end) ms of every turn the detector ends on ``line`` heard through ``vad``;
+    then those of a second detector on the same probabilities whose ends are dated from
+    the VAD's voice end, as the pipeline's listener does."""
+    settings = dataclasses.replace(SETTINGS, max_backdate_ms=2 * vad.window_ms)
+    plain, dated = TurnDetector(settings), TurnDetector(settings)
+    resampler, window_ms, now_ms = Resampler(8000, 16000), vad.window_ms, 0.0
+    found: tuple[Turns, Turns] = ([], [])
+    chunks = [resampler.process(line[i : i + 160]) for i in range(0, len(line), 160)]
+    for chunk in [*chunks, np.zeros(16000, np.int16)]:  # the last: let a last turn end
+        probs = vad.push(chunk)
+        voice_end = now_ms + len(probs) * window_ms + vad.pending_ms - vad.quiet_ms
+        for prob in probs:
             now_ms += window_ms
-            for event in detector.update(prob, now_ms, window_ms):
-                if isinstance(event, TurnEnded):
-                    found.append((event.start_ms, event.end_ms))
-                elif isinstance(event, SpeechStarted):
-                    pass
-    for prob in vad.push(np.zeros(16000, np.int16)):  # let a last turn end
-        now_ms += window_ms
-        for event in detector.update(prob, now_ms, window_ms):
-            if isinstance(event, TurnEnded):
-                found.append((event.start_ms, event.end_ms))
+            for turns_of, events in zip(
+                found,
+                (
+                    plain.update(prob, now_ms, window_ms),
+                    dated.update(prob, now_ms, window_ms, voice_end),
+                ),
+                strict=True,
+            ):
+                turns_of += [(e.start_ms, e.end_ms) for e in events if isinstance(e, TurnEnded)]
     return found
+
+
+def after_voice(found: list[tuple[float, float]], speech: Pcm16) -> list[float]:
+    """How far each turn's end is after the last loud (|x| > 500) sample of the clean
+    speech in the turn or in the 250 ms after its end (negative: the end came first)."""
+    loud_ms = np.flatnonzero(np.abs(speech.astype(np.int32)) > 500) / 8.0 + 1000.0  # lead-in
+    out = []
+    for start, end in found:
+        inside = loud_ms[(loud_ms >= start) & (loud_ms <= end + 250.0)]
+        out.append(round(end - float(inside[-1]), 1) if len(inside) else float("nan"))
+    return out
+
+
+def _spread(values: list[float]) -> list[float]:
+    """min, p10 and p50 of the values that are numbers."""
+    finite = np.array([v for v in values if not math.isnan(v)])
+    return [round(float(np.percentile(finite, q)), 1) for q in (0, 10, 50)]
 
 
 def _same(a: list[tuple[float, float]], b: list[tuple[float, float]], tolerance: float) -> bool:
@@ -115,14 +148,18 @@ def main() -> int:
         for noise in NOISE_DBFS:
             line = on_line(speech, noise, index)
             started = time.process_time()
-            reference = turns(SileroVad(model, gate=None), line)
+            reference, _ = turns(SileroVad(model, gate=None), line)
             cpu["ungated"] += time.process_time() - started
-            again = turns(SileroVad(model, gate=None), line)
+            again, _ = turns(SileroVad(model, gate=None), line)
             gated_vad = SileroVad(model, gate=gate)
             started = time.process_time()
-            gated = turns(gated_vad, line)
+            gated, dated = turns(gated_vad, line)
             cpu["gated"] += time.process_time() - started
             run, skipped = run + gated_vad.windows_run, skipped + gated_vad.windows_skipped
+            dated_same = len(dated) == len(gated) and all(
+                d[0] == g[0] and 0.0 <= g[1] - d[1] <= 64.0 + 1e-6
+                for d, g in zip(dated, gated, strict=True)
+            )
             shifts = [
                 max(abs(a[0] - b[0]), abs(a[1] - b[1]))
                 for a, b in zip(reference, gated, strict=False)
@@ -134,9 +171,14 @@ def main() -> int:
                 "turns_ungated": reference, "turns_gated": gated,
                 "max_shift_ms": max(shifts, default=0.0),
                 "skipped": round(gated_vad.windows_skipped / max(1, len(line) // 256), 3),
+                "dated_same": dated_same, "turns_dated": dated,
+                "after_voice_ms": after_voice(gated, speech),
+                "dated_after_voice_ms": after_voice(dated, speech),
             })  # fmt: skip
     different = [c for c in cases if not c["same"]]
     unstable = [c for c in cases if not c["ungated_repeats_itself"]]
+    undated_after = [v for c in cases for v in c["after_voice_ms"]]
+    dated_after = [v for c in cases for v in c["dated_after_voice_ms"]]
     report: dict[str, Any] = {
         "bench": "vad_gate",
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -151,6 +193,11 @@ def main() -> int:
         "windows_skipped": round(skipped / max(1, run + skipped), 3),
         "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
         "max_shift_ms": max(c["max_shift_ms"] for c in cases),
+        "dated_same_turns": sum(c["dated_same"] for c in cases),
+        "end_after_loud_voice_ms": {
+            "window": _spread(undated_after),
+            "dated": _spread(dated_after),
+        },
         "different": different,
         "by_case": cases,
     }
@@ -163,6 +210,12 @@ def main() -> int:
         f"{100 * report['windows_skipped']:.0f} % of windows skipped, "
         f"CPU {cpu['ungated']:.1f} s → {cpu['gated']:.1f} s; the ungated VAD run twice agrees "
         f"with itself in {len(cases) - len(unstable)}/{len(cases)}"
+    )
+    spread = report["end_after_loud_voice_ms"]
+    print(
+        f"dated from the voice's end: {report['dated_same_turns']}/{len(cases)} cases find "
+        f"the same turns, ends earlier by at most 64 ms; turn end after the last loud sample "
+        f"min/p10/p50 {spread['window']} ms → {spread['dated']} ms"
     )
     for case in different:
         print(f"  differs: {case['recording']} noise {case['noise_dbfs']}: "

@@ -11,6 +11,17 @@
 A turn still SPEAKING once it has lasted ``max_turn_ms`` is cut (reason ``max_length``); a
 PAUSED turn is left to its end-of-speech silence.
 Hysteresis: a probability between ``release_threshold`` and ``threshold`` keeps the state.
+The end of speech is the start of the window whose probability fell. When the VAD also
+says where the voice last rose clearly above the line's noise (its level, finer than its
+windows), the end-of-speech silence is counted from there instead: a network hears the end
+of a word a window or two late. Never more than ``max_backdate_ms`` earlier, and never
+later than the window: voice heard again during the pause moves the count on, up to there.
+The resumption is dated by the level alike: voice the level hears in the pause, before the
+silence has elapsed, holds the turn's end until the VAD has had ``max_backdate_ms`` and a
+window of audio past it to say whether the caller speaks again (it hears an onset a window
+or two late too). So a pause shorter than the end-of-speech silence never ends a turn for
+being dated early at one end and late at the other; a noise the VAD does not call speech
+costs at most that hold.
 """
 
 from __future__ import annotations
@@ -33,10 +44,13 @@ class TurnSettings:
     max_turn_ms: float = 60_000.0
     threshold: float = 0.5
     release_threshold: float = 0.35
+    max_backdate_ms: float = 64.0
 
     def __post_init__(self) -> None:
-        if self.min_speech_ms < 0 or self.end_of_speech_ms < 0:
-            raise ConfigError("turn: min_speech_ms and end_of_speech_ms must be >= 0")
+        if self.min_speech_ms < 0 or self.end_of_speech_ms < 0 or self.max_backdate_ms < 0:
+            raise ConfigError(
+                "turn: min_speech_ms, end_of_speech_ms and max_backdate_ms must be >= 0"
+            )
         if self.max_turn_ms <= self.min_speech_ms:
             raise ConfigError("turn: max_turn_ms must be greater than min_speech_ms")
         if not 0.0 <= self.release_threshold <= self.threshold <= 1.0:
@@ -95,6 +109,11 @@ class TurnDetector:
         self._state = _State.IDLE
         self._start_ms = 0.0
         self._speech_end_ms = 0.0
+        self._pause_ms = 0.0  # the start of the window that heard speech stop
+        self._silence_from_ms = 0.0  # where the end-of-speech silence is counted from
+        self._heard_ms = 0.0  # the latest voice end the level told during the pause
+        self._hold_ms = 0.0  # voice heard in the pause: no end on silence before this
+        self._window_ms = 0.0
         self._last_speech_ms = 0.0
 
     @property
@@ -116,10 +135,19 @@ class TurnDetector:
         """Forget any speech in progress; no event is emitted."""
         self._state = _State.IDLE
 
-    def update(self, prob: float, now_ms: float, window_ms: float) -> list[TurnEvent]:
-        """Feed one window's speech probability; returns the events it caused (often none)."""
+    def update(
+        self, prob: float, now_ms: float, window_ms: float, voice_end_ms: float | None = None
+    ) -> list[TurnEvent]:
+        """Feed one window's speech probability; returns the events it caused (often none).
+
+        ``voice_end_ms``: where the voice last rose clearly above the line's noise, by the
+        VAD's level (None: not known), possibly in audio not yet in a window. Speech that
+        stops in this window is dated from there, and the end-of-speech silence counted
+        from there, within ``max_backdate_ms`` before the window's start and never after
+        it; in a pause, voice heard again holds the end (see the module's notes)."""
         s = self.settings
         window_start = now_ms - window_ms
+        self._window_ms = window_ms
         events: list[TurnEvent] = []
         match self._state:
             case _State.IDLE:
@@ -136,9 +164,8 @@ class TurnDetector:
                 if prob >= s.release_threshold:
                     self._last_speech_ms = now_ms
                 else:
-                    self._state = _State.PAUSED
-                    self._speech_end_ms = window_start
-                    events.append(SpeechPaused(window_start))
+                    self._pause(window_start, voice_end_ms, events)
+                    self._hear_level(voice_end_ms)
                     self._end_on_silence(now_ms, events)
             case _State.PAUSED:
                 if prob >= s.threshold:
@@ -146,24 +173,32 @@ class TurnDetector:
                     self._last_speech_ms = now_ms
                     events.append(SpeechResumed(window_start))
                 else:
+                    self._hear_level(voice_end_ms)
                     self._end_on_silence(now_ms, events)
         if self.in_speech and now_ms - self._start_ms >= s.max_turn_ms - _EPS:
             events.append(TurnEnded(self._start_ms, now_ms, "max_length"))
             self._state = _State.IDLE
         return events
 
-    def end_due(self, now_ms: float) -> bool:
-        """Whether a paused turn's end-of-speech silence has elapsed by ``now_ms``."""
-        elapsed = now_ms - self._speech_end_ms >= self.settings.end_of_speech_ms - _EPS
-        return self._state is _State.PAUSED and elapsed
+    def end_due(self, now_ms: float, voice_end_ms: float | None = None) -> bool:
+        """Whether a paused turn's end-of-speech silence has elapsed by ``now_ms``, the
+        audio heard so far; ``voice_end_ms`` as for :meth:`update`, of that audio (voice
+        the level hears in it holds the end)."""
+        if self._state is not _State.PAUSED:
+            return False
+        self._hear_level(voice_end_ms)
+        return self._silence_elapsed(now_ms)
 
-    def update_between(self, prob: float, now_ms: float) -> list[TurnEvent]:
+    def update_between(
+        self, prob: float, now_ms: float, voice_end_ms: float | None = None
+    ) -> list[TurnEvent]:
         """The probability of the newest audio, up to ``now_ms``, between two window ends
         (scored ahead of its window, :meth:`Vad.peek`): a paused turn whose end-of-speech
         silence has elapsed by then ends there, unless that audio sounds like speech (the
         next window then decides whether the caller went on)."""
         events: list[TurnEvent] = []
         if self._state is _State.PAUSED and prob < self.settings.threshold:
+            self._hear_level(voice_end_ms)
             self._end_on_silence(now_ms, events)
         return events
 
@@ -173,7 +208,38 @@ class TurnDetector:
             self._last_speech_ms = now_ms
             events.append(SpeechStarted(self._start_ms))
 
+    def _pause(
+        self, window_start: float, voice_end_ms: float | None, events: list[TurnEvent]
+    ) -> None:
+        """Speech stopped in the window from ``window_start``: date it from the voice's end
+        when the VAD told it, within ``max_backdate_ms`` before the window."""
+        self._state = _State.PAUSED
+        end = window_start
+        if voice_end_ms is not None:
+            end = max(window_start - self.settings.max_backdate_ms, min(end, voice_end_ms))
+        self._pause_ms, self._silence_from_ms, self._speech_end_ms = window_start, end, end
+        self._heard_ms, self._hold_ms = end, 0.0
+        events.append(SpeechPaused(end))
+
+    def _hear_level(self, voice_end_ms: float | None) -> None:
+        """In a pause, voice (by level) heard again moves the silence's count on, up to
+        the window that heard the speech stop (the count never starts later than that),
+        and, heard before the silence elapsed, holds the end until the VAD has scored
+        ``max_backdate_ms`` and a window past it: the resumption is dated by the level
+        as early as the pause was, and the VAD given the time to confirm it."""
+        if voice_end_ms is None or voice_end_ms <= self._heard_ms + _EPS:
+            return
+        self._heard_ms = voice_end_ms
+        self._silence_from_ms = max(self._silence_from_ms, min(self._pause_ms, voice_end_ms))
+        due = self._silence_from_ms + self.settings.end_of_speech_ms
+        hold = min(voice_end_ms, due) + self.settings.max_backdate_ms + self._window_ms
+        self._hold_ms = max(self._hold_ms, hold)
+
+    def _silence_elapsed(self, now_ms: float) -> bool:
+        elapsed = now_ms - self._silence_from_ms >= self.settings.end_of_speech_ms - _EPS
+        return elapsed and now_ms >= self._hold_ms - _EPS
+
     def _end_on_silence(self, now_ms: float, events: list[TurnEvent]) -> None:
-        if now_ms - self._speech_end_ms >= self.settings.end_of_speech_ms - _EPS:
+        if self._silence_elapsed(now_ms):
             events.append(TurnEnded(self._start_ms, self._speech_end_ms, "silence"))
             self._state = _State.IDLE

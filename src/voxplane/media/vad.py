@@ -75,6 +75,18 @@ class Vad(ABC):
         VAD does not peek (its windows are short enough)."""
         return None
 
+    @property
+    def quiet_ms(self) -> float | None:
+        """How long the audio pushed so far (the samples waiting for the next window
+        included) has been quiet at its end: the time since the last clearly voiced audio,
+        judged by level in blocks shorter than a window. A turn detector dates the end of
+        speech from there rather than from the window whose probability fell (a network
+        hears the end of a word a window or two late), and a resumption from where it
+        rises again, before the network has scored it. None
+        when this VAD does not tell (one whose windows are short and score their own level
+        needs no such help)."""
+        return None
+
     def reset(self) -> None:
         """Drop buffered samples and any model state (e.g. between calls)."""
         self._pending = np.zeros(0, dtype=np.int16)
@@ -211,11 +223,19 @@ class SileroVad(Vad):
     state (h, c) is carried from window to window until :meth:`reset`. Pass a shared
     :class:`SileroModel`, or a model path (or nothing) to load one for this instance.
     Quiet windows skip the network as ``gate`` says (None: every window runs it);
-    :attr:`windows_run` and :attr:`windows_skipped` count both kinds.
+    :attr:`windows_run` and :attr:`windows_skipped` count both kinds. The line's noise
+    floor is tracked either way (as the gate, or its defaults, say), and with it where the
+    voice last rose clearly above it (:attr:`quiet_ms`).
     """
 
     window_samples = 512
     context_samples = 64
+    voice_block_samples = 128
+    """Blocks (8 ms) in which :attr:`quiet_ms` tracks the level of the voice."""
+    voice_margin_db = 10.0
+    voice_min_dbfs = -55.0
+    """A block is clearly voiced ``voice_margin_db`` above the noise floor and louder than
+    ``voice_min_dbfs`` (a tail fainter than that is no voice on a phone line)."""
 
     def __init__(
         self,
@@ -227,6 +247,7 @@ class SileroVad(Vad):
         shared = model if isinstance(model, SileroModel) else SileroModel(model)
         self._session = shared.session
         self.gate = gate
+        self._floor_rise_db = (gate or DEFAULT_SILERO_GATE).rise_db_per_window
         self.windows_run = 0
         self.windows_skipped = 0
         self._reset_state()
@@ -240,7 +261,20 @@ class SileroVad(Vad):
         self._skipped: deque[npt.NDArray[np.float32]] = deque(
             maxlen=self.gate.lookback if self.gate else 0
         )
-        self._floor_dbfs = self.gate.initial_floor_dbfs if self.gate else FLOOR_DBFS
+        self._floor_dbfs = (self.gate or DEFAULT_SILERO_GATE).initial_floor_dbfs
+        self._quiet_samples = 0
+
+    @property
+    def quiet_ms(self) -> float:
+        quiet, pending = self._quiet_samples, self._pending
+        if len(pending):  # its level, by the floor so far: voice before the network hears it
+            block, line = self.voice_block_samples, self._voice_line()
+            squares = np.square(to_float(pending))
+            for start in range(((len(pending) - 1) // block) * block, -1, -block):
+                if float(np.mean(squares[start : start + block])) > line:
+                    return 1000.0 * (len(pending) - min(len(pending), start + block)) / VAD_RATE
+            quiet += len(pending)
+        return 1000.0 * quiet / VAD_RATE
 
     def peek(self) -> float | None:
         if not len(self._pending):
@@ -255,26 +289,44 @@ class SileroVad(Vad):
         row = np.concatenate([self._context, audio])
         self._last_row = row
         self._context = audio[-self.context_samples :]
-        if self.gate is not None and self._quiet(audio, self.gate):
+        floor, level = self._floor_dbfs, self._track_level(audio)
+        if self.gate is not None and self._skips(level, floor, self.gate):
             self._skipped.append(row)
             self.windows_skipped += 1
             return self._last_prob
-        rows = [*self._skipped, row]
+        batch = np.stack([*self._skipped, row]) if self._skipped else row[None, :]
         self._skipped.clear()
         probs, self._h, self._c = self._session.run(
-            None, {"input": np.stack(rows), "h": self._h, "c": self._c}
+            None, {"input": batch, "h": self._h, "c": self._c}
         )
         self.windows_run += 1
         self._last_prob = float(np.asarray(probs).reshape(-1)[-1])
         return self._last_prob
 
-    def _quiet(self, audio: npt.NDArray[np.float32], gate: SileroGate) -> bool:
-        """Whether the network may skip this window; tracks the noise floor."""
-        mean_square = float(np.dot(audio, audio)) / len(audio)
+    def _track_level(self, audio: npt.NDArray[np.float32]) -> float:
+        """The window's level in dBFS; moves the noise floor, and :attr:`quiet_ms`."""
+        block = self.voice_block_samples
+        squares = audio * audio
+        energies: list[float] = squares.reshape(-1, block).sum(axis=1).tolist()
+        mean_square = sum(energies) / len(audio)
         level = 10.0 * math.log10(mean_square) if mean_square > 1e-10 else FLOOR_DBFS
-        floor = self._floor_dbfs
-        rise = min(gate.rise_db_per_window, level - floor)
-        self._floor_dbfs = level if level < floor else floor + rise
+        floor, rise = self._floor_dbfs, self._floor_rise_db
+        self._floor_dbfs = level if level < floor else floor + min(rise, level - floor)
+        line = block * self._voice_line()
+        for index in range(len(energies) - 1, -1, -1):
+            if energies[index] > line:
+                self._quiet_samples = block * (len(energies) - 1 - index)
+                return level
+        self._quiet_samples += len(audio)
+        return level
+
+    def _voice_line(self) -> float:
+        """The mean square above which audio is clearly voiced on this line."""
+        line_db = max(self._floor_dbfs + self.voice_margin_db, self.voice_min_dbfs)
+        return float(10.0 ** (line_db / 10.0))
+
+    def _skips(self, level: float, floor: float, gate: SileroGate) -> bool:
+        """Whether the network may skip a window at ``level`` (``floor`` before it)."""
         if self._last_prob >= gate.max_prob:
             return False
         return level < gate.silence_dbfs or level <= floor + gate.margin_db

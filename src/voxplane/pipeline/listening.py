@@ -64,6 +64,7 @@ class Listener:
                 max_turn_ms=turn.max_turn_ms,
                 threshold=turn.vad_threshold,
                 release_threshold=max(0.05, turn.vad_threshold - 0.15),
+                max_backdate_ms=2 * vad.window_ms,
             )
         )
         self._speech_start_ms = 0.0  # where the current speech's transcription starts
@@ -100,19 +101,28 @@ class Listener:
         # Offsets come from input time, so resampler delay counts as latency, as it should.
         state.offset = now - self._in_ms / 1000
         state.result.caller_audio_ms += len(samples) / 16
-        for prob in self._vad.push(samples):
+        probs = self._vad.push(samples)
+        heard_to = self._vad_ms + len(probs) * window_ms + self._vad.pending_ms
+        # Where the voice last rose clearly above the line's noise (the VAD's level, finer
+        # than its windows, to the newest sample): a pause is dated from there, not from
+        # the window that heard it, and so is voice heard again before the network says so.
+        # Asked only when a window may pause the turn or a pause is going on.
+        detector = self._detector
+        listening = detector.in_turn and (bool(probs) or not detector.in_speech)
+        quiet_ms = self._vad.quiet_ms if listening else None
+        voice_end = None if quiet_ms is None else heard_to - quiet_ms
+        for prob in probs:
             self._vad_ms += window_ms
-            for event in self._detector.update(prob, self._vad_ms, window_ms):
+            for event in self._detector.update(prob, self._vad_ms, window_ms, voice_end):
                 self._on_turn_event(event, now)
             await self._check_barge_in()
         # The end-of-speech silence rarely elapses on a window's end (Silero's are 32 ms,
         # frames 20 ms): score the newest audio ahead of its window rather than wait up to
         # a window past the silence the agent was configured with.
-        heard_to = self._vad_ms + self._vad.pending_ms
-        if self._detector.end_due(heard_to):
+        if self._detector.end_due(heard_to, voice_end):
             tail = self._vad.peek()
             if tail is not None:
-                for event in self._detector.update_between(tail, heard_to):
+                for event in self._detector.update_between(tail, heard_to, voice_end):
                     self._on_turn_event(event, now)
 
     def _on_turn_event(self, event: TurnEvent, now: float) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,11 +33,11 @@ class Feed:
         self.now = 0.0
         self.events: list[tuple[float, TurnEvent]] = []
 
-    def run(self, prob: float, ms: float) -> list[TurnEvent]:
+    def run(self, prob: float, ms: float, voice_end: float | None = None) -> list[TurnEvent]:
         new: list[TurnEvent] = []
         for _ in range(round(ms / W)):
             self.now += W
-            emitted = self.detector.update(prob, self.now, W)
+            emitted = self.detector.update(prob, self.now, W, voice_end)
             new += emitted
             self.events += [(self.now, e) for e in emitted]
         return new
@@ -105,6 +107,85 @@ def test_a_turn_ends_between_windows_when_the_newest_audio_is_quiet() -> None:
     assert speaking.detector.update_between(0.0, 900.0) == []  # not paused: no end
 
 
+def test_the_silence_counts_from_where_the_voice_ended() -> None:
+    """The VAD heard speech stop in the window from 300 ms; the voice's level fell under
+    the line 30 ms before: the pause is dated there and the turn ends 200 ms after it."""
+    feed = Feed()
+    feed.run(0.9, 300, voice_end=290.0)
+    assert feed.run(0.1, 20, voice_end=270.0) == [SpeechPaused(270.0)]
+    assert feed.run(0.1, 140, voice_end=270.0) == []
+    assert not feed.detector.end_due(469.0) and feed.detector.end_due(470.0)
+    assert feed.run(0.1, 20, voice_end=270.0) == [TurnEnded(0.0, 270.0, "silence")]
+    assert feed.events[-1][0] == 480.0  # the first window end past 470; undated: 500
+
+
+def test_a_voice_end_is_never_moved_later_nor_more_than_max_backdate_earlier() -> None:
+    late = Feed()
+    late.run(0.9, 300)
+    assert late.run(0.1, 20, voice_end=310.0) == [SpeechPaused(300.0)]  # not after the window
+    early = Feed(dataclasses.replace(SETTINGS, max_backdate_ms=40.0))
+    early.run(0.9, 300)
+    assert early.run(0.1, 20, voice_end=100.0) == [SpeechPaused(260.0)]
+    assert early.detector.end_due(460.0) and not early.detector.end_due(459.0)
+    undated = Feed(dataclasses.replace(SETTINGS, max_backdate_ms=0.0))
+    undated.run(0.9, 300)
+    assert undated.run(0.1, 20, voice_end=250.0) == [SpeechPaused(300.0)]
+
+
+def test_voice_heard_again_in_the_pause_moves_the_silence_on_up_to_the_window() -> None:
+    """Level rising again in the pause (the next word's onset before the VAD scores it,
+    or noise): the silence counts from there, but never from later than the window that
+    heard the speech stop; the turn keeps the end it announced."""
+    feed = Feed()
+    feed.run(0.9, 300)
+    assert feed.run(0.1, 20, voice_end=260.0) == [SpeechPaused(260.0)]
+    feed.run(0.1, 100, voice_end=260.0)
+    assert feed.detector.end_due(460.0)
+    feed.run(0.1, 20, voice_end=280.0)  # heard by the window ending at 440
+    assert not feed.detector.end_due(479.0) and feed.detector.end_due(480.0)
+    feed.run(0.1, 20, voice_end=455.0)  # moves on no later than the window's 300
+    assert not feed.detector.end_due(499.0)
+    # ... and holds the end until the VAD has had 64 ms and a window past that voice.
+    assert feed.run(0.1, 60, voice_end=455.0) == []
+    assert not feed.detector.end_due(538.0) and feed.detector.end_due(539.0)
+    assert feed.run(0.1, 20, voice_end=455.0) == [TurnEnded(0.0, 260.0, "silence")]
+    assert feed.events[-1][0] == 540.0
+
+
+def test_a_pause_the_level_hears_end_before_the_silence_keeps_the_turn() -> None:
+    """The level hears the caller go on 190 ms into a 200 ms silence dated from the
+    voice; the VAD hears it two windows later, after the silence would have elapsed:
+    the resumption is dated from the level, and the turn goes on."""
+    feed = Feed()
+    feed.run(0.9, 300)
+    assert feed.run(0.1, 20, voice_end=250.0) == [SpeechPaused(250.0)]  # due at 450
+    feed.run(0.1, 100, voice_end=250.0)
+    assert feed.run(0.1, 20, voice_end=440.0) == []  # voice from 440, VAD not sure yet
+    assert not feed.detector.end_due(450.0, 450.0)
+    assert feed.detector.update_between(0.2, 450.0, 450.0) == []
+    assert feed.run(0.2, 20, voice_end=460.0) == []
+    assert feed.run(0.9, 20, voice_end=480.0) == [SpeechResumed(460.0)]
+    assert feed.detector.in_speech
+
+
+def test_voice_the_vad_never_calls_speech_holds_the_end_a_bounded_time() -> None:
+    """Noise above the line from 10 ms before the silence elapses, on and on: the end
+    waits 64 ms and a window past the silence, no longer; noise earlier in the pause,
+    gone by then, costs nothing."""
+    feed = Feed()
+    feed.run(0.9, 300)
+    feed.run(0.1, 20, voice_end=250.0)  # due at 450
+    feed.run(0.1, 60, voice_end=320.0)  # a breath early in the pause: silence from 300
+    feed.run(0.1, 100, voice_end=320.0)  # due at 500, the breath's hold long over
+    assert feed.detector.end_due(500.0) and not feed.detector.end_due(499.0)
+    for now in range(490, 700, 20):
+        events = feed.run(0.1, 20, voice_end=float(now + 20))
+        if events:
+            break
+    assert events == [TurnEnded(0.0, 250.0, "silence")]
+    assert feed.events[-1][0] == 600.0  # the first window end past 500 + 64 + 20
+
+
 def test_paused_turn_past_max_length_ends_on_silence() -> None:
     feed = Feed()
     feed.run(0.9, 900)
@@ -167,6 +248,7 @@ def test_zero_end_of_speech_ends_on_first_silent_window() -> None:
         {"threshold": 0.5, "release_threshold": 0.6},
         {"threshold": 1.5},
         {"min_speech_ms": -1},
+        {"max_backdate_ms": -1},
         {"max_turn_ms": 100, "min_speech_ms": 200},
     ],
 )

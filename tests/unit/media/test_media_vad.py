@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-from _media_audio import VADS, MakeVad, fsdd_16k, silence, utterance, white_noise
+from _media_audio import VADS, MakeVad, fsdd_16k, silence, sine, utterance, white_noise
 
 from voxplane.errors import ModelUnavailableError
 from voxplane.media import vad as vad_module
 from voxplane.media.frame import Pcm16, to_float
 from voxplane.media.turn import TurnDetector, TurnEnded, TurnSettings
 from voxplane.media.vad import (
+    DEFAULT_SILERO_GATE,
     EnergyVad,
     SileroModel,
     SileroVad,
@@ -243,3 +244,40 @@ def test_a_vad_with_short_windows_does_not_peek() -> None:
     vad = EnergyVad()
     vad.push(np.zeros(100, dtype=np.int16))
     assert vad.pending_ms == pytest.approx(6.25) and vad.peek() is None
+
+
+@pytest.mark.models
+@pytest.mark.parametrize("gated", [True, False])
+def test_silero_tells_how_long_the_line_has_been_quiet_since_the_voice(gated: bool) -> None:
+    """``quiet_ms`` is the audio pushed (scored or waiting for its window) since the level
+    last rose clearly above the line, to one 8 ms block: a tail fainter than -55 dBFS (-65
+    here) is no voice. Voice in the samples waiting for a window counts at once."""
+    vad = SileroVad(SileroModel(), gate=DEFAULT_SILERO_GATE if gated else None)
+    loud = sine(440.0, 16000, 0.3003)
+    faint = sine(440.0, 16000, 0.1, amplitude=18.0)
+    samples = np.concatenate([silence(16000, 1.0), loud, faint, silence(16000, 0.25)])
+    voice_end_ms = 1000.0 * (16000 + len(loud)) / 16000
+    _probs(vad, samples)
+    assert vad.pending_ms > 8.0  # the last 292 samples wait for their window
+    heard_ms = 1000.0 * len(samples) / 16000
+    assert 0.0 <= (heard_ms - voice_end_ms) - vad.quiet_ms < 8.0
+    assert vad.push(sine(440.0, 16000, 0.005)) == []  # the onset of a word, not yet scored
+    assert vad.quiet_ms == 0.0
+    assert vad.push(silence(16000, 0.003)) == []
+    assert 0.0 < vad.quiet_ms <= 3.0  # to one block
+
+
+@pytest.mark.models
+def test_a_line_louder_than_its_learned_floor_is_never_quiet() -> None:
+    """Steady noise at about -41 dBFS from the first sample: the floor has not learned it
+    yet, so every block counts as voice and nothing is dated back into it."""
+    vad = SileroVad(SileroModel())
+    for start in range(0, 16000, 320):
+        vad.push(white_noise(16000, 1.0, 300.0)[start : start + 320])
+        assert vad.quiet_ms < 8.0
+
+
+def test_an_energy_vad_does_not_tell_where_the_voice_ended() -> None:
+    vad = EnergyVad()
+    vad.push(sine(440.0, 16000, 0.1))
+    assert vad.quiet_ms is None

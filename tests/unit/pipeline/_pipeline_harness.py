@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from voxplane.agents.schema import CallConfig, TurnConfig
 from voxplane.media.frame import AudioFrame
+from voxplane.media.vad import Vad
 from voxplane.pipeline.records import CallResult, TurnRecord
 from voxplane.pipeline.session import CallParts, CallSession
 from voxplane.providers.base import Brain
@@ -84,15 +85,17 @@ def run_call(
     use_stt_hints: bool = True,
     policy: CallerPolicy | None = None,
     caller: SimulatedCaller | None = None,
+    vad: Vad | None = None,
 ) -> Call:
     """Run one call in virtual time; also reports tasks the session left pending.
 
-    ``caller`` replaces the simulated caller made from ``caller_turns``."""
+    ``caller`` replaces the simulated caller made from ``caller_turns``; ``vad`` the
+    ToneVad."""
     stt = stt or ScriptedSTT(transcripts)
     brain = brain or ScriptedBrain("Hello.")
     tts = tts or ScriptedTTS()
     caller = caller or SimulatedCaller(caller_turns, phone=phone, policy=policy)
-    parts = CallParts(stt, brain, tts, ToneVad(), use_stt_hints=use_stt_hints)
+    parts = CallParts(stt, brain, tts, vad or ToneVad(), use_stt_hints=use_stt_hints)
     session = CallSession(parts, caller, turn, call or CallConfig())
 
     async def main() -> tuple[CallResult, float, set[asyncio.Task[object]]]:

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from _pipeline_harness import TURN, run_call, say
 
+from voxplane.media.frame import Pcm16
+from voxplane.media.vad import Vad
 from voxplane.pipeline.session import PREROLL_MS
 from voxplane.testing.fakes import ScriptedBrain, ScriptedSTT, caller_speech, silence
 from voxplane.transports.simulated import CallerTurn
@@ -47,6 +49,52 @@ def test_voice_to_voice(stt_delay_s: float, v2v_ms: int) -> None:
     assert metrics.endpoint_ms == TURN.end_of_speech_ms
     assert metrics.voice_to_voice_ms is not None
     assert abs(metrics.voice_to_voice_ms - v2v_ms) <= WINDOW_MS
+
+
+class LateVad(Vad):
+    """Hears tone in 32 ms windows one window late, as a network hears the end of a word
+    late; with ``tells``, says where the tone ended (to the sample) like SileroVad."""
+
+    window_samples = 512
+    _was_loud: bool
+    _quiet: int
+
+    def __init__(self, tells: bool) -> None:
+        super().__init__()
+        self.tells = tells
+        self._reset_state()
+
+    def _score(self, window: Pcm16) -> float:
+        loud = np.flatnonzero(np.abs(window.astype(np.int32)) > 300)
+        heard = bool(len(loud)) or self._was_loud
+        self._was_loud = bool(len(loud))
+        self._quiet = len(window) - int(loud[-1]) - 1 if len(loud) else self._quiet + len(window)
+        return 1.0 if heard else 0.0
+
+    @property
+    def quiet_ms(self) -> float | None:
+        loud = np.flatnonzero(np.abs(self._pending.astype(np.int32)) > 300)
+        pending = len(self._pending)
+        quiet = pending - int(loud[-1]) - 1 if len(loud) else self._quiet + pending
+        return quiet / 16 if self.tells else None
+
+    def _reset_state(self) -> None:
+        self._was_loud, self._quiet = False, 0
+
+
+@pytest.mark.parametrize("tells", [True, False])
+def test_the_end_of_speech_silence_counts_from_where_the_voice_ended(tells: bool) -> None:
+    """A VAD that hears the end of the caller's voice a window late, but tells where it
+    ended: the turn ends there, and is committed 300 ms (to a frame) after it; told
+    nothing, the turn's end is the late window's, 32-64 ms after the voice."""
+    c = run_call([say(0, 810)], ["Hi."], ScriptedBrain("Hello.", ["Sure."]), vad=LateVad(tells))
+    user, metrics = c.user(0), c.result.metrics[0]
+    heard_ms = user.end_ms - user.start_ms  # the turn starts at a window's start, <32 ms early
+    if tells:
+        assert 810 <= heard_ms < 810 + 32
+        assert metrics.endpoint_ms is not None and 300 <= metrics.endpoint_ms < 300 + 20
+    else:
+        assert heard_ms >= 810 + 32
 
 
 def test_without_speculation_stt_starts_at_the_endpoint() -> None:
