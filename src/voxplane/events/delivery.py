@@ -153,7 +153,8 @@ class WebhookSender:
         query = select(func.min(WebhookDelivery.next_attempt_at)).where(
             WebhookDelivery.status == "pending"
         )
-        due = await self.db.read(lambda connection: connection.scalar(query))
+        async with self.db.unit() as session:
+            due = await session.scalar(query)
         if due is None:
             return self.options.idle_poll_s
         wait = (due - utcnow()).total_seconds()
