@@ -24,11 +24,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import aio_pika
 import pytest
 from fastapi.testclient import TestClient
 from receiver import Answer, Receiver
 from sqlalchemy import func, select
+from test_events_rabbitmq import delete_queues
 
 from conftest import ADMIN_TOKEN, PASSWORD, _pg, make_settings
 from voxplane.api.app import create_app
@@ -284,11 +284,7 @@ async def chaos(
         await sender.aclose()
         await bus.aclose()
         await db.aclose()
-        connection = await aio_pika.connect(AMQP_URL)
-        async with connection:
-            channel = await connection.channel()
-            await channel.queue_delete(queue)
-            await channel.queue_delete(f"{queue}.dead")
+        await delete_queues(queue)
 
 
 @pytest.fixture

@@ -10,16 +10,14 @@ import asyncio
 import functools
 import json
 import secrets
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import aio_pika
 import pytest
 from fastapi.testclient import TestClient
 from receiver import Receiver
 from test_api_agents import acme
+from test_webhooks import wait_for
 
 from conftest import ADMIN_TOKEN, PASSWORD, make_settings
 from voxplane.api.app import create_app
@@ -29,16 +27,6 @@ from voxplane.events.webhooks import WebhookFanout
 from voxplane.services import platform as platform_module
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
-
-
-def wait_for(check: Callable[[], Any], timeout_s: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError("the condition did not hold in time")
 
 
 async def delete_queues(queue: str) -> None:
@@ -97,7 +85,7 @@ def test_an_agent_update_reaches_a_webhook_through_rabbitmq(
                 bodies = [json.loads(r.body) for r in receiver.received if r.status == 200]
                 return [b["data"]["change"] for b in bodies if b["data"]["agent_id"] == agent_id]
 
-            assert wait_for(lambda: "updated" in changes())
+            assert wait_for(lambda: "updated" in changes(), timeout_s=20.0)
             update = next(
                 json.loads(r.body)
                 for r in receiver.received

@@ -86,19 +86,14 @@ class _AmqpSubscription(Subscription):
     async def get(self, timeout_s: float) -> Delivery | None:
         # What came before the channel closed is still handed out (to be settled or not:
         # the broker redelivers it anyway); then the loss is reported, not waited out.
-        if self.inbox.empty() and self.channel.is_closed:
-            raise UnavailableError("the event broker dropped the subscription's channel")
         try:
             async with asyncio.timeout(timeout_s):
                 while True:
-                    try:
+                    if self.inbox.empty() and self.channel.is_closed:
+                        raise UnavailableError("the broker dropped the subscription's channel")
+                    with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(CHANNEL_CHECK_S):
                             return await self.inbox.get()
-                    except TimeoutError:
-                        if self.channel.is_closed:
-                            raise UnavailableError(
-                                "the event broker dropped the subscription's channel"
-                            ) from None
         except TimeoutError:
             return None
 
