@@ -144,7 +144,7 @@ async def throughput(
         async with asyncio.timeout(300):
             await receiver.done.wait()
     finally:
-        running.cancel()
+        worker.stop()
         await asyncio.gather(running, return_exceptions=True)
         await bus.aclose()
         await db.aclose()

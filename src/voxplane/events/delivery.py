@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from voxplane import __version__
 from voxplane.errors import ConfigError, InvalidError
 from voxplane.events.signing import SIGNATURE_HEADER, signature_header
+from voxplane.events.stop import Stop
 from voxplane.events.vocabulary import Event
 from voxplane.net.urlpolicy import BlockedAddress, parse_url, pin, resolve
 from voxplane.observability import metrics, tracing
@@ -100,7 +101,7 @@ def backoff_s(attempt: int, options: DeliveryOptions) -> float:
 
 
 class WebhookSender:
-    """Posts due deliveries until cancelled; :meth:`wake` to look at once."""
+    """Posts due deliveries until stopped; :meth:`wake` to look at once."""
 
     def __init__(self, db: Database, keyring: Keyring, options: DeliveryOptions) -> None:
         self.db, self.keyring, self.options = db, keyring, options
@@ -115,9 +116,12 @@ class WebhookSender:
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    async def run(self) -> None:
+    async def run(self, stop: Stop | None = None) -> None:
         """Keep up to ``concurrency`` attempts in flight, claiming more as slots free up:
-        a slow receiver holds one slot, never a batch of other tenants' deliveries."""
+        a slow receiver holds one slot, never a batch of other tenants' deliveries. Once
+        ``stop`` is requested (and :meth:`wake` called), claim no more and return when the
+        attempts in flight end."""
+        stop = stop or Stop()
         in_flight = 0
 
         async def attempt(delivery: WebhookDelivery, endpoint: WebhookEndpoint) -> None:
@@ -132,7 +136,7 @@ class WebhookSender:
                 self._wake.set()  # a slot is free
 
         async with asyncio.TaskGroup() as group:
-            while True:
+            while not stop.requested:
                 self._wake.clear()
                 room = self.options.concurrency - in_flight
                 claimed = await self._claim(room) if room > 0 else []

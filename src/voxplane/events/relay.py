@@ -7,7 +7,6 @@ While the bus is away the events wait in the outbox, and the relay retries with 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxplane.errors import UnavailableError
 from voxplane.events import outbox
 from voxplane.events.bus import EventBus
+from voxplane.events.stop import Stop
 from voxplane.events.vocabulary import Event
 from voxplane.observability import metrics
 from voxplane.store.db import Database
@@ -93,11 +93,12 @@ class OutboxRelay:
         async with self.db.unit() as session:
             await session.execute(delete(OutboxEvent).where(OutboxEvent.published_at < cutoff))
 
-    async def run(self) -> None:
-        """Relay until cancelled."""
+    async def run(self, stop: Stop | None = None) -> None:
+        """Relay until ``stop`` is requested (or cancelled)."""
+        stop = stop or Stop()
         backoff = 0.0
         rounds = 0
-        while True:
+        while not stop.requested:
             try:
                 sent = await self.run_once()
                 backoff = 0.0
@@ -107,7 +108,7 @@ class OutboxRelay:
             except UnavailableError as error:
                 backoff = min(self.options.max_backoff_s, max(0.1, 2 * backoff))
                 log.warning("relay waits", extra={"error": str(error), "retry_s": backoff})
-                await asyncio.sleep(backoff)
+                await stop.pause(backoff)
                 continue
             if sent < self.options.batch:
-                await asyncio.sleep(self.options.idle_poll_s)
+                await stop.pause(self.options.idle_poll_s)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxplane.errors import UnavailableError
 from voxplane.events.bus import EventBus
+from voxplane.events.stop import Stop
 from voxplane.events.vocabulary import Event
 from voxplane.store.db import Database
 from voxplane.store.ids import new_id
@@ -80,7 +81,7 @@ async def fan_out(session: AsyncSession, event: Event) -> int:
 
 
 class WebhookFanout:
-    """Consumes the webhook queue until cancelled; ``on_new`` is called after new
+    """Consumes the webhook queue until stopped; ``on_new`` is called after new
     deliveries commit (to wake the sender)."""
 
     def __init__(
@@ -88,19 +89,21 @@ class WebhookFanout:
     ) -> None:
         self.db, self.bus, self.on_new, self.queue = db, bus, on_new, queue
 
-    async def run(self) -> None:
-        while True:
+    async def run(self, stop: Stop | None = None) -> None:
+        """Consume until ``stop`` is requested (or cancelled)."""
+        stop = stop or Stop()
+        while not stop.requested:
             try:
-                await self._consume()
+                await self._consume(stop)
             except UnavailableError as error:  # the broker is away, or dropped our channel
                 log.warning("webhook fan-out waits for the event bus", extra={"error": str(error)})
-                await asyncio.sleep(RESUBSCRIBE_S)
+                await stop.pause(RESUBSCRIBE_S)
 
-    async def _consume(self) -> None:
+    async def _consume(self, stop: Stop) -> None:
         await self.bus.declare(self.queue, ["#"])
         subscription = await self.bus.subscribe(self.queue, prefetch=BATCH)
         try:
-            while True:
+            while not stop.requested:
                 first = await subscription.get(1.0)
                 if first is None:
                     continue

@@ -16,6 +16,7 @@ from voxplane.events.bus import EventBus
 from voxplane.events.delivery import DeliveryOptions, WebhookSender
 from voxplane.events.outbox import backlog
 from voxplane.events.relay import OutboxRelay, RelayOptions
+from voxplane.events.stop import Stop
 from voxplane.events.webhooks import WebhookFanout, fan_out
 from voxplane.observability import metrics
 from voxplane.security.secretbox import Keyring
@@ -42,20 +43,32 @@ class EventWorker:
         # On a bus that forgets at a crash, webhooks fan out in the relay's transaction.
         inline = None if bus.durable else fan_out
         self.relay = OutboxRelay(db, bus, relay, inline=inline, on_commit=self.sender.wake)
+        self._stop = Stop()
+
+    def stop(self) -> None:
+        """Ask every part to stop once the unit of work in hand is done: :meth:`run` then
+        returns (the sender's attempts in flight end first)."""
+        self._stop.request()
+        self.sender.wake()
 
     async def run(self) -> None:
-        """Run every part until cancelled; a part that fails is logged and restarted."""
+        """Run every part until :meth:`stop`; a part that fails is logged and restarted."""
+        stop = self._stop
+        parts: list[tuple[str, Callable[[Stop], Awaitable[None]]]] = [
+            ("outbox relay", self._relay),
+            ("webhook sender", self.sender.run),
+            ("queue gauges", self._sample),
+        ]
+        if self.bus.durable:
+            parts.append(("webhook fan-out", self.fanout.run))
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(_supervised("outbox relay", self._relay))
-                if self.bus.durable:
-                    group.create_task(_supervised("webhook fan-out", self.fanout.run))
-                group.create_task(_supervised("webhook sender", self.sender.run))
-                group.create_task(_supervised("queue gauges", self._sample))
+                for name, part in parts:
+                    group.create_task(_supervised(name, part, stop))
         finally:
             await self.sender.aclose()
 
-    async def _relay(self) -> None:
+    async def _relay(self, stop: Stop) -> None:
         # A broker drops (and confirms) what no queue is bound to take: the relay starts
         # once the webhook queue exists, or the first events of a fresh broker are lost.
         backoff = 0.1
@@ -65,13 +78,14 @@ class EventWorker:
                 break
             except UnavailableError as error:
                 log.warning("relay waits for the event bus", extra={"error": str(error)})
-                await asyncio.sleep(backoff)
+                if await stop.pause(backoff):
+                    return
                 backoff = min(5.0, 2 * backoff)
-        await self.relay.run()
+        await self.relay.run(stop)
 
-    async def _sample(self) -> None:
+    async def _sample(self, stop: Stop) -> None:
         """Keep the queue-depth gauges current (what the backlog alerts watch)."""
-        while True:
+        while not stop.requested:
             try:
                 async with self.db.unit() as session:
                     outbox_depth = await backlog(session)
@@ -83,13 +97,13 @@ class EventWorker:
                 metrics.BACKLOG.labels("bus").set(await self.bus.depth(self.fanout.queue))
             except UnavailableError:
                 pass  # the gauges keep their last values; readiness reports the outage
-            await asyncio.sleep(SAMPLE_S)
+            await stop.pause(SAMPLE_S)
 
 
-async def _supervised(name: str, run: Callable[[], Awaitable[None]]) -> None:
-    while True:
+async def _supervised(name: str, run: Callable[[Stop], Awaitable[None]], stop: Stop) -> None:
+    while not stop.requested:
         try:
-            await run()
+            await run(stop)
         except Exception:
             log.exception("events worker part failed; restarting", extra={"part": name})
-        await asyncio.sleep(RESTART_S)
+            await stop.pause(RESTART_S)

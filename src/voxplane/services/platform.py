@@ -6,7 +6,7 @@ Built once by an entry point (``voxplane serve``, ``voxplane admin …``) and cl
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -40,6 +40,8 @@ from voxplane.settings import Settings
 from voxplane.store import migrate
 from voxplane.store.db import Database
 from voxplane.store.recordings import LocalRecordingStore, RecordingStore
+
+log = logging.getLogger("voxplane.events")
 
 
 @dataclass(frozen=True)
@@ -98,19 +100,26 @@ async def open_platform(
     platform = build_platform(settings, db, backends, keyring, signer, bus=bus)
     worker = None
     if settings.events_worker:
-        worker = asyncio.create_task(  # owned: cancelled and awaited below
-            EventWorker(db, bus, keyring, delivery_options(settings)).run()
-        )
+        events = EventWorker(db, bus, keyring, delivery_options(settings))
+        worker = (events, asyncio.create_task(events.run()))  # owned: stopped below
     try:
         yield platform
     finally:
         if worker is not None:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+            await _stop(*worker, grace_s=settings.webhook_timeout_s + 1.0)
         await bus.aclose()
         await backends.aclose()
         await db.aclose()
+
+
+async def _stop(events: EventWorker, worker: asyncio.Task[None], *, grace_s: float) -> None:
+    """Stop the worker between units of work (see :mod:`voxplane.events.stop`); cancel it
+    only if it overstays, e.g. a webhook receiver slower than its timeout allows."""
+    events.stop()
+    try:
+        await asyncio.wait_for(worker, grace_s)
+    except TimeoutError:
+        log.warning("the events worker overstayed its stop; cancelled", extra={"grace_s": grace_s})
 
 
 def delivery_options(settings: Settings) -> DeliveryOptions:
