@@ -82,7 +82,7 @@ def fuzzed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     url = f"sqlite+aiosqlite:///{data / 'voxplane.db'}"
     if request.param == "postgres":
         url = request.getfixturevalue("pg_url")
-    setup = make_settings(url, data, events_worker=False)  # see the fuzzed app below
+    setup = make_settings(url, data)
     with TestClient(create_app(setup)) as client:
         limits = {"rate_per_minute": 1_000_000, "rate_burst": 1_000_000}  # never 429 here
         name = f"fuzz-{secrets.token_hex(4)}"
@@ -93,11 +93,6 @@ def fuzzed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         owner = {"Authorization": f"Bearer {created.json()['api_key']}"}
         agent = client.post("/v1/agents", json=acme(), headers=owner)
         assert agent.status_code == 201, agent.text
-    # Without the events worker: each test opens and closes a platform on the same file,
-    # and a worker cancelled at close can leave a pooled SQLite connection mid-transaction
-    # for the garbage collector, holding the write lock into the next test's platform (a
-    # known bug of the worker's shutdown, noted for a cooperative stop; `serve` exits the
-    # process at close). The worker has its own tests; this one fuzzes the API.
     app = create_app(setup.model_copy(update={"run_migrations": False}))
     return Fuzzed(app, owner)
 
