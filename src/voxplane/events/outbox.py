@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from voxplane.events.vocabulary import Event
 from voxplane.store.models import OutboxEvent
@@ -41,6 +41,13 @@ async def pending(session: AsyncSession, limit: int) -> list[Event]:
         .with_for_update(skip_locked=True)
     )
     return [Event.model_validate(row) for row in (await session.scalars(query)).all()]
+
+
+async def any_pending(connection: AsyncConnection) -> bool:
+    """Whether an event waits, read outside any transaction: an idle relay looks with
+    this, taking no lock, before it opens a unit to publish."""
+    query = select(OutboxEvent.id).where(OutboxEvent.published_at.is_(None)).limit(1)
+    return (await connection.scalar(query)) is not None
 
 
 async def mark_published(session: AsyncSession, ids: Sequence[str], at: datetime) -> None:

@@ -65,6 +65,8 @@ class OutboxRelay:
 
     async def run_once(self) -> int:
         """Publish one batch; how many events went out."""
+        if not await self.db.read(outbox.any_pending):
+            return 0  # idle: no transaction, no write lock (SQLite has one)
         sent: list[str] = []
         failure: UnavailableError | None = None
         new_work = 0
