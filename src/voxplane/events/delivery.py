@@ -157,8 +157,7 @@ class WebhookSender:
         query = select(func.min(WebhookDelivery.next_attempt_at)).where(
             WebhookDelivery.status == "pending"
         )
-        async with self.db.unit() as session:
-            due = await session.scalar(query)
+        due = await self.db.read(lambda connection: connection.scalar(query))
         if due is None:
             return self.options.idle_poll_s
         wait = (due - utcnow()).total_seconds()

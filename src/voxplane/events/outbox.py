@@ -57,7 +57,7 @@ async def mark_published(session: AsyncSession, ids: Sequence[str], at: datetime
         )
 
 
-async def backlog(session: AsyncSession) -> int:
+async def backlog(connection: AsyncConnection) -> int:
     """How many events wait to be published."""
     query = select(func.count()).where(OutboxEvent.published_at.is_(None))
-    return int(await session.scalar(query) or 0)
+    return int(await connection.scalar(query) or 0)

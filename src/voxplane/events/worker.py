@@ -87,11 +87,12 @@ class EventWorker:
         """Keep the queue-depth gauges current (what the backlog alerts watch)."""
         while not stop.requested:
             try:
-                async with self.db.unit() as session:
-                    outbox_depth = await backlog(session)
-                    due = await session.scalar(
+                outbox_depth = await self.db.read(backlog)
+                due = await self.db.read(
+                    lambda c: c.scalar(
                         select(func.count()).where(WebhookDelivery.status == "pending")
                     )
+                )
                 metrics.BACKLOG.labels("outbox").set(outbox_depth)
                 metrics.BACKLOG.labels("webhooks").set(due or 0)
                 metrics.BACKLOG.labels("bus").set(await self.bus.depth(self.fanout.queue))
