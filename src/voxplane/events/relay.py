@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxplane.errors import UnavailableError
 from voxplane.events import outbox
 from voxplane.events.bus import EventBus
-from voxplane.events.stop import Stop
+from voxplane.events.stop import Backoff, Stop
 from voxplane.events.vocabulary import Event
 from voxplane.observability import metrics
 from voxplane.store.db import Database
@@ -98,19 +98,19 @@ class OutboxRelay:
     async def run(self, stop: Stop | None = None) -> None:
         """Relay until ``stop`` is requested (or cancelled)."""
         stop = stop or Stop()
-        backoff = 0.0
+        backoff = Backoff(most_s=self.options.max_backoff_s)
         rounds = 0
         while not stop.requested:
             try:
                 sent = await self.run_once()
-                backoff = 0.0
+                backoff.reset()
                 rounds += 1
                 if rounds % 1000 == 0:
                     await self.prune()
             except UnavailableError as error:
-                backoff = min(self.options.max_backoff_s, max(0.1, 2 * backoff))
-                log.warning("relay waits", extra={"error": str(error), "retry_s": backoff})
-                await stop.pause(backoff)
+                wait_s = backoff.next_s()
+                log.warning("relay waits", extra={"error": str(error), "retry_s": wait_s})
+                await stop.pause(wait_s)
                 continue
             if sent < self.options.batch:
                 await stop.pause(self.options.idle_poll_s)

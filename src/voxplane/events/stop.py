@@ -1,4 +1,5 @@
-"""A request to stop that the events worker's loops check between units of work.
+"""How the events worker's loops wait: a request to stop, checked between units of work,
+and the backoff while a backend is away.
 
 Cancelling a loop inside a unit can leave that unit's pooled connection mid-transaction
 (on SQLite, holding the database's write lock) until the garbage collector finds it; so the
@@ -28,3 +29,19 @@ class Stop:
             async with asyncio.timeout(seconds):
                 await self._event.wait()
         return self.requested
+
+
+class Backoff:
+    """Waits that double from ``first_s`` up to ``most_s`` while something stays away."""
+
+    def __init__(self, first_s: float = 0.1, most_s: float = 5.0) -> None:
+        self.first_s, self.most_s = first_s, most_s
+        self._next_s = first_s
+
+    def next_s(self) -> float:
+        wait = self._next_s
+        self._next_s = min(self.most_s, 2 * wait)
+        return wait
+
+    def reset(self) -> None:
+        self._next_s = self.first_s

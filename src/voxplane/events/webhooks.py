@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxplane.errors import UnavailableError
 from voxplane.events.bus import EventBus
-from voxplane.events.stop import Stop
+from voxplane.events.stop import Backoff, Stop
 from voxplane.events.vocabulary import Event
 from voxplane.store.db import Database
 from voxplane.store.ids import new_id
@@ -117,7 +117,7 @@ class WebhookFanout:
             await subscription.aclose()
 
     async def _store(self, events: list[Event]) -> None:
-        backoff = 0.1
+        backoff = Backoff()
         while True:
             try:
                 async with self.db.unit() as session:
@@ -125,7 +125,6 @@ class WebhookFanout:
                 break
             except UnavailableError:
                 log.warning("webhook fan-out waits for the database")
-                await asyncio.sleep(backoff)
-                backoff = min(5.0, 2 * backoff)
+                await asyncio.sleep(backoff.next_s())
         if new:
             self.on_new()

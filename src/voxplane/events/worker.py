@@ -16,7 +16,7 @@ from voxplane.events.bus import EventBus
 from voxplane.events.delivery import DeliveryOptions, WebhookSender
 from voxplane.events.outbox import backlog
 from voxplane.events.relay import OutboxRelay, RelayOptions
-from voxplane.events.stop import Stop
+from voxplane.events.stop import Backoff, Stop
 from voxplane.events.webhooks import WebhookFanout, fan_out
 from voxplane.observability import metrics
 from voxplane.security.secretbox import Keyring
@@ -71,16 +71,15 @@ class EventWorker:
     async def _relay(self, stop: Stop) -> None:
         # A broker drops (and confirms) what no queue is bound to take: the relay starts
         # once the webhook queue exists, or the first events of a fresh broker are lost.
-        backoff = 0.1
+        backoff = Backoff()
         while self.bus.durable:
             try:
                 await self.bus.declare(self.fanout.queue, ["#"])
                 break
             except UnavailableError as error:
                 log.warning("relay waits for the event bus", extra={"error": str(error)})
-                if await stop.pause(backoff):
+                if await stop.pause(backoff.next_s()):
                     return
-                backoff = min(5.0, 2 * backoff)
         await self.relay.run(stop)
 
     async def _sample(self, stop: Stop) -> None:
