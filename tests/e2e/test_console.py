@@ -50,6 +50,7 @@ def _example_agent() -> dict[str, Any]:
 class Tenant:
     def __init__(self, server: Server, email: str, key: str, agent_id: str) -> None:
         self.server, self.email, self.key, self.agent_id = server, email, key, agent_id
+        self.name = self.id = ""
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.server.http.request(
@@ -58,7 +59,7 @@ class Tenant:
         assert response.status_code < 300, f"{method} {path}: {response.text}"
         return response.json() if response.content else None
 
-    def record_call(self, turns: list[dict[str, Any]]) -> str:
+    def record_call(self, turns: list[dict[str, Any]], **more: Any) -> str:
         """A finished call, written through the API (as ``voxplane talk --server`` does)."""
         now = datetime.now(UTC)
         body = {
@@ -69,20 +70,24 @@ class Tenant:
             "ended_at": now.isoformat(),
             "end_reason": "caller_hangup",
             "turns": turns,
+            **more,
         }
         return str(self.api("POST", "/v1/calls", json=body)["id"])
 
 
-def _tenant(server: Server, agent: dict[str, Any]) -> Tenant:
+def _tenant(server: Server, agent: dict[str, Any], *, owner: str | None = None) -> Tenant:
+    """A new tenant with ``agent``; its owner a new account, or the existing ``owner``."""
     name = f"console-{os.getpid()}-{time.monotonic_ns()}"
-    email = f"owner@{name}.test"
+    email = owner or f"owner@{name}.test"
+    account = {"email": email} if owner else {"email": email, "password": PASSWORD}
     made = server.http.post(
         "/v1/tenants",
-        json={"name": name, "email": email, "password": PASSWORD},
+        json={"name": name, **account},
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
     )
     assert made.status_code == 201, made.text
     tenant = Tenant(server, email, made.json()["api_key"], "")
+    tenant.name, tenant.id = name, made.json()["tenant_id"]
     tenant.agent_id = tenant.api("POST", "/v1/agents", json=agent)["id"]
     return tenant
 
@@ -287,6 +292,95 @@ def test_another_tenants_call_is_not_found(
     page.goto(f"/#/calls/{foreign}")
     expect(page.get_by_role("alert")).to_contain_text("Not found")
     expect(page.locator("body")).not_to_contain_text("Theirs.")
+
+
+def test_a_spent_call_token_is_a_clear_error_and_talk_can_be_pressed_again(
+    server: Server, tenant: Tenant, browser: Browser
+) -> None:
+    spent = tenant.api("POST", "/v1/webrtc/tokens", json={"agent_id": tenant.agent_id})
+    used = server.http.post(
+        "/v1/webrtc/calls",
+        json={"sdp": "v=0", "type": "offer"},
+        headers={"Authorization": f"Bearer {spent['token']}"},
+    )
+    assert used.status_code == 422  # the token was spent on a bad offer
+    page = _page(browser, server)
+    _signed_in(page, tenant.email)
+    page.goto(f"/#/agents/{tenant.agent_id}/talk")
+    # The page is handed the spent token, as a replayed or expired one would reach it.
+    page.route(
+        "**/v1/webrtc/tokens",
+        lambda route: route.fulfill(status=201, json={**spent, "ice_servers": []}),
+    )
+    page.get_by_role("button", name="Talk", exact=True).click()
+    expect(page.locator("#talk-errors")).to_contain_text(
+        "The call was refused (401): the call token is unknown, expired or already used"
+    )
+    expect(page.get_by_role("button", name="Talk", exact=True)).to_be_enabled()
+    _shoot(page, "talk-token-refused")
+
+
+def test_log_out_returns_to_the_login_and_revokes_the_session(
+    server: Server, tenant: Tenant, browser: Browser
+) -> None:
+    page = _page(browser, server)
+    _signed_in(page, tenant.email)
+    refresh = page.evaluate("JSON.parse(sessionStorage.getItem('voxplane.session')).refresh")
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_label("Email")).to_be_visible()
+    assert page.url.endswith("#/login")
+    page.goto("/#/agents")
+    expect(page.get_by_label("Email")).to_be_visible()  # no session left in the page
+    assert page.evaluate("sessionStorage.getItem('voxplane.session')") is None
+    again = server.http.post("/v1/auth/refresh", json={"refresh_token": refresh})
+    assert again.status_code == 401, again.text
+
+
+def test_a_user_of_two_tenants_switches_between_them(server: Server, browser: Browser) -> None:
+    first = _tenant(server, _example_agent())
+    second = _tenant(server, {**_example_agent(), "name": "second-desk"}, owner=first.email)
+    page = _page(browser, server)
+    _log_in(page, first.email)
+    expect(page.get_by_role("alert").first).to_contain_text("several tenants: pick one")
+    page.get_by_label("Tenant id (only if you belong to several)").fill(first.id)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("link", name="acme-dental")).to_be_visible()
+    expect(page.get_by_role("link", name="second-desk")).to_have_count(0)
+    page.get_by_label("Tenant").select_option(label=f"{second.name} (owner)")
+    expect(page.get_by_role("link", name="second-desk")).to_be_visible()
+    expect(page.get_by_role("link", name="acme-dental")).to_have_count(0)
+    current = page.get_by_label("Tenant").locator("option:checked")
+    expect(current).to_have_text(f"{second.name} (owner)")
+    _shoot(page, "tenant-switched")
+
+
+def test_the_calls_list_filters_and_a_call_shows_its_latency_chart(
+    server: Server, browser: Browser
+) -> None:
+    own = _tenant(server, _example_agent())
+    said = [{"role": "agent", "text": "Hello.", "start_ms": 0, "end_ms": 800}]
+    timed = [{"turn": 1, "stt_ms": 120, "brain_ms": 5, "tts_ms": 80, "voice_to_voice_ms": 420}]
+    answered = own.record_call(said, metrics=timed)
+    silent = own.record_call(said, end_reason="silence")
+    page = _page(browser, server)
+    _signed_in(page, own.email)
+    page.goto("/#/calls")
+    rows = page.locator("main table tbody tr")
+    expect(rows).to_have_count(2)
+    page.get_by_label("End reason").select_option("silence")
+    page.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first.get_by_role("link")).to_have_attribute("href", f"#/calls/{silent}")
+    assert "end_reason=silence" in page.url
+    _shoot(page, "calls-filtered")
+
+    page.goto(f"/#/calls/{answered}")
+    chart = page.get_by_role("img", name=re.compile("^Latency per turn"))
+    expect(chart).to_have_attribute(
+        "aria-label",
+        "Latency per turn. turn 1: STT 120 ms, brain 5 ms, TTS 80 ms, voice to voice 420 ms",
+    )
+    expect(chart.locator("rect.v2v")).to_have_count(1)
 
 
 def test_a_transcript_holding_markup_renders_as_text(
