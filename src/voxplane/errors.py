@@ -24,6 +24,7 @@ Third-party exceptions are translated into these once, at the boundary where the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 
@@ -116,9 +117,17 @@ class InvalidError(ControlError):
     status = 422
     title = "Invalid request"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        choices: Sequence[tuple[str, str]] = (),
+    ) -> None:
         super().__init__(message)
         self.field = field
+        self.choices = list(choices)
+        """The values ``field`` may take, as (value, label): for a picker."""
 
 
 class LimitError(ControlError):

@@ -342,7 +342,9 @@ def test_a_user_of_two_tenants_switches_between_them(server: Server, browser: Br
     page = _page(browser, server)
     _log_in(page, first.email)
     expect(page.get_by_role("alert").first).to_contain_text("several tenants: pick one")
-    page.get_by_label("Tenant id (only if you belong to several)").fill(first.id)
+    picker = page.get_by_label("Tenant", exact=True)
+    expect(picker).to_be_focused()  # the password was right: pick a tenant by its name
+    picker.select_option(label=f"{first.name} (owner)")
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("link", name="acme-dental")).to_be_visible()
     expect(page.get_by_role("link", name="second-desk")).to_have_count(0)

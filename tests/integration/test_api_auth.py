@@ -109,7 +109,16 @@ def test_a_user_of_two_tenants_must_pick_one(
     ambiguous = client.post("/v1/auth/login", json={"email": home.email, "password": PASSWORD})
     assert ambiguous.status_code == 422, ambiguous.text
     assert ambiguous.headers["content-type"] == PROBLEM
-    assert [e["field"] for e in ambiguous.json()["errors"]] == ["tenant_id"]
+    [several] = ambiguous.json()["errors"]
+    assert several["field"] == "tenant_id"
+    # The password was right, so the user's own tenants are offered, by name and role.
+    names = {t["id"]: t["name"] for t in (client.get("/v1/tenant", headers=h).json()
+             for h in (home.auth, second.auth))}  # fmt: skip
+    assert sorted((c["value"], c["label"]) for c in several["choices"]) == sorted(
+        [(home.id, f"{names[home.id]} (owner)"), (second.id, f"{names[second.id]} (developer)")]
+    )
+    wrong = {"email": home.email, "password": "not it"}
+    assert "choices" not in client.post("/v1/auth/login", json=wrong).text
 
     for tenant, role in ((home, "owner"), (second, "developer")):
         pair = _login(client, home.email, tenant_id=tenant.id)

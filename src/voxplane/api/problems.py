@@ -20,9 +20,17 @@ log = logging.getLogger("voxplane.api")
 PROBLEM = "application/problem+json"
 
 
+class FieldChoice(BaseModel):
+    value: str
+    label: str
+
+
 class FieldProblem(BaseModel):
     field: str = Field(description="Where: 'body.stt.provider', 'query.limit', …")
     message: str
+    choices: list[FieldChoice] | None = Field(
+        None, description="The values the field may take, when the server knows them"
+    )
 
 
 class Problem(BaseModel):
@@ -95,7 +103,10 @@ async def _control_error(request: Request, error: Exception) -> JSONResponse:
     if isinstance(error, UnavailableError) and error.retry_after_s is not None:
         headers["Retry-After"] = str(max(1, round(error.retry_after_s + 0.499)))
     if isinstance(error, InvalidError) and error.field:
-        extra["errors"] = [{"field": error.field, "message": error.message}]
+        invalid: dict[str, Any] = {"field": error.field, "message": error.message}
+        if error.choices:
+            invalid["choices"] = [{"value": v, "label": label} for v, label in error.choices]
+        extra["errors"] = [invalid]
     if error.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     return problem(error.status, error.title, error.message, headers=headers, **extra)

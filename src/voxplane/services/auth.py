@@ -206,9 +206,13 @@ class AuthService:
                 memberships = [m for m in memberships if m.tenant_id == tenant_id]
             if not memberships:
                 raise AuthError(WRONG_PASSWORD)
-            if len(memberships) > 1:
+            if len(memberships) > 1:  # the password is right: the user may see their tenants
+                tenants = TenantRepo(session)
+                names = [(m, await tenants.get(m.tenant_id)) for m in memberships]
                 raise InvalidError(
-                    "this user belongs to several tenants: pick one", field="tenant_id"
+                    "this user belongs to several tenants: pick one",
+                    field="tenant_id",
+                    choices=[(m.tenant_id, f"{t.name} ({m.role})") for m, t in names if t],
                 )
             membership = memberships[0]
             tenant = await TenantRepo(session).get(membership.tenant_id)

@@ -5,7 +5,7 @@ import { go } from "../app.js";
 export async function render(main) {
   const email = field("Email", { name: "email", type: "email", autocomplete: "username", required: true });
   const password = field("Password", { name: "password", type: "password", autocomplete: "current-password", required: true });
-  const tenant = field("Tenant id (only if you belong to several)", { name: "tenant_id", autocomplete: "off" });
+  let tenant = field("Tenant id (only if you belong to several)", { name: "tenant_id", autocomplete: "off" });
   tenant.row.hidden = true;
   const submit = h("button", { type: "submit" }, "Log in");
   const form = h("form", { class: "panel login", novalidate: true, "aria-labelledby": "login-title" },
@@ -20,10 +20,19 @@ export async function render(main) {
       go("agents");
     } catch (error) {
       const problem = error instanceof ApiError ? error.problem : { detail: error.message };
-      if (problem.errors?.some((e) => e.field === "body.tenant_id")) tenant.row.hidden = false;
+      const several = problem.errors?.find((e) => /^(body\.)?tenant_id$/.test(e.field));
+      if (several?.choices?.length) {
+        // the password was right: pick one of the user's tenants by name
+        const picker = field("Tenant", { name: "tenant_id", tag: "select",
+          options: several.choices.map((c) => [c.value, c.label]) });
+        tenant.row.replaceWith(picker.row);
+        tenant = picker;
+      } else if (several) {
+        tenant.row.hidden = false;
+      }
       if (error.status === 401) problem.detail = "Wrong email or password.";
       showProblem(form, problem);
-      password.input.focus();
+      (several?.choices?.length ? tenant.input : password.input).focus();
     } finally {
       submit.disabled = false;
     }
