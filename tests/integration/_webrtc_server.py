@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from test_runtime import runtime_of
 
 from voxplane.agents.schema import AgentConfig
 from voxplane.api.app import create_app
@@ -116,15 +117,7 @@ async def web_server(
     settings = settings.model_copy(update={"events_worker": False})
     try:
         async with open_platform(settings) as platform:
-            runtime = CallRuntime(
-                platform.numbers,
-                platform.agents,
-                platform.calls,
-                factory or ProviderFactory(),
-                shutdown_grace_s=5.0,
-                recordings=platform.recordings,
-                max_calls=max_calls,
-            )
+            runtime = runtime_of(platform, factory, record=True, max_calls=max_calls)
             calls = WebRtcCalls(runtime, platform.webrtc, WebRtcOptions(connect_timeout_s=5.0))
             app = create_app(settings, platform)
             app.include_router(calls.router())

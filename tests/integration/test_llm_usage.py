@@ -13,10 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from test_runtime import caller, inbound, tenant_with_number
+from test_runtime import caller, inbound, runtime_of, tenant_with_number
 
 from conftest import make_settings
-from voxplane.runtime.calls import CallRuntime
 from voxplane.runtime.factory import ProviderFactory
 from voxplane.services.platform import open_platform
 from voxplane.services.principal import system_principal
@@ -113,13 +112,7 @@ def test_an_llm_calls_tokens_are_its_usage_analysis_included(
         try:
             async with open_platform(settings) as platform:
                 factory = ProviderFactory(allow_private_networks=True)  # the loopback model
-                runtime = CallRuntime(
-                    platform.numbers,
-                    platform.agents,
-                    platform.calls,
-                    factory,
-                    shutdown_grace_s=5.0,
-                )
+                runtime = runtime_of(platform, factory)
                 tenant, number = await tenant_with_number(platform, agent=llm_agent(chat.port))
                 outcome = await runtime.run(await runtime.admit(inbound(number)), caller(900))
                 who = system_principal(tenant)

@@ -71,13 +71,23 @@ async def tenant_with_number(
     return tenant, number
 
 
-def runtime_of(platform: Platform, grace_s: float = 5.0) -> CallRuntime:
+def runtime_of(
+    platform: Platform,
+    factory: ProviderFactory | None = None,
+    *,
+    grace_s: float = 5.0,
+    record: bool = False,
+    max_calls: int | None = None,
+) -> CallRuntime:
+    """The call runtime over ``platform`` (recording calls when ``record``)."""
     return CallRuntime(
         platform.numbers,
         platform.agents,
         platform.calls,
-        ProviderFactory(),
+        factory or ProviderFactory(),
         shutdown_grace_s=grace_s,
+        recordings=platform.recordings if record else None,
+        max_calls=max_calls,
     )
 
 

@@ -8,10 +8,9 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from test_runtime import caller, control_plane, inbound, tenant_with_number
+from test_runtime import caller, control_plane, inbound, runtime_of, tenant_with_number
 
-from voxplane.runtime.calls import CallRefused, CallRuntime
-from voxplane.runtime.factory import ProviderFactory
+from voxplane.runtime.calls import CallRefused
 from voxplane.services.principal import system_principal
 from voxplane.settings import Settings
 from voxplane.transports.base import CallInfo
@@ -24,14 +23,7 @@ def test_the_call_above_capacity_is_refused_and_recorded_while_the_others_go_on(
 ) -> None:
     async def main() -> None:
         async with control_plane(settings) as platform:
-            runtime = CallRuntime(
-                platform.numbers,
-                platform.agents,
-                platform.calls,
-                ProviderFactory(),
-                shutdown_grace_s=5.0,
-                max_calls=CAPACITY,
-            )
+            runtime = runtime_of(platform, max_calls=CAPACITY)
             tenant, number = await tenant_with_number(platform, max_concurrent_calls=10)
             who = system_principal(tenant)
             admitted = [await runtime.admit(inbound(number, f"CA-{i}")) for i in range(CAPACITY)]
@@ -67,14 +59,7 @@ def test_the_call_above_capacity_is_refused_and_recorded_while_the_others_go_on(
 def test_racing_admissions_never_exceed_the_capacity(settings: Settings) -> None:
     async def main() -> None:
         async with control_plane(settings) as platform:
-            runtime = CallRuntime(
-                platform.numbers,
-                platform.agents,
-                platform.calls,
-                ProviderFactory(),
-                shutdown_grace_s=5.0,
-                max_calls=CAPACITY,
-            )
+            runtime = runtime_of(platform, max_calls=CAPACITY)
             _tenant, number = await tenant_with_number(platform, max_concurrent_calls=20)
             outcomes = await asyncio.gather(
                 *(runtime.admit(inbound(number)) for _ in range(CAPACITY + 4)),
@@ -94,14 +79,7 @@ def test_racing_admissions_never_exceed_the_capacity(settings: Settings) -> None
 def test_a_refused_call_uses_none_of_the_tenants_minutes_or_calls(settings: Settings) -> None:
     async def main() -> None:
         async with control_plane(settings) as platform:
-            runtime = CallRuntime(
-                platform.numbers,
-                platform.agents,
-                platform.calls,
-                ProviderFactory(),
-                shutdown_grace_s=5.0,
-                max_calls=0,
-            )
+            runtime = runtime_of(platform, max_calls=0)
             tenant, number = await tenant_with_number(platform)
             with pytest.raises(CallRefused):
                 await runtime.admit(inbound(number))
@@ -117,14 +95,7 @@ def test_a_refused_call_uses_none_of_the_tenants_minutes_or_calls(settings: Sett
 def test_a_refusal_that_cannot_be_recorded_is_still_a_clean_refusal(settings: Settings) -> None:
     async def main() -> None:
         async with control_plane(settings) as platform:
-            runtime = CallRuntime(
-                platform.numbers,
-                platform.agents,
-                platform.calls,
-                ProviderFactory(),
-                shutdown_grace_s=5.0,
-                max_calls=0,
-            )
+            runtime = runtime_of(platform, max_calls=0)
             _tenant, number = await tenant_with_number(platform)
             odd = CallInfo("CA-odd", "simulated", "inbound", "+1" + "5" * 100, number)
             with pytest.raises(CallRefused) as refused:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from test_runtime import caller, control_plane, inbound
+from test_runtime import caller, control_plane, inbound, runtime_of
 from test_talk_cloud import SpeechServer
 
 from voxplane.agents.schema import AgentConfig
@@ -69,9 +69,7 @@ async def tenant_with(
 
 
 def runtime(factory: ProviderFactory, platform: Platform) -> CallRuntime:
-    return CallRuntime(
-        platform.numbers, platform.agents, platform.calls, factory, shutdown_grace_s=5.0
-    )
+    return runtime_of(platform, factory)
 
 
 def factory_of(platform: Platform, *, allow_private: bool) -> ProviderFactory:

@@ -16,7 +16,6 @@ from voxplane.pipeline.records import TurnMetrics, TurnRecord
 from voxplane.pipeline.session import CallParts
 from voxplane.providers.llm.brain import LlmBrain
 from voxplane.providers.llm.tools import ToolRunner
-from voxplane.runtime.calls import CallRuntime
 from voxplane.runtime.factory import ProviderFactory
 from voxplane.settings import Settings
 from voxplane.store.models import OutboxEvent
@@ -48,13 +47,7 @@ class ToolBrainFactory(ProviderFactory):
 def test_a_tool_the_brain_ran_is_a_tool_called_event_of_the_call(settings: Settings) -> None:
     async def main() -> None:
         async with control_plane(settings) as platform:
-            runtime = CallRuntime(
-                platform.numbers,
-                platform.agents,
-                platform.calls,
-                ToolBrainFactory(),
-                shutdown_grace_s=5.0,
-            )
+            runtime = runtime_of(platform, ToolBrainFactory())
             tenant, number = await tenant_with_number(platform)
             outcome = await runtime.run(await runtime.admit(inbound(number)), caller(800))
             assert outcome.recorded and outcome.result.ended_by == "agent_hangup"

@@ -8,10 +8,8 @@ import io
 import wave
 
 import numpy as np
-from test_runtime import caller, control_plane, inbound, tenant_with_number
+from test_runtime import caller, control_plane, inbound, runtime_of, tenant_with_number
 
-from voxplane.runtime.calls import CallRuntime
-from voxplane.runtime.factory import ProviderFactory
 from voxplane.services.principal import system_principal
 from voxplane.settings import Settings
 
@@ -19,14 +17,7 @@ from voxplane.settings import Settings
 def test_a_phone_call_is_recorded_in_stereo(settings: Settings) -> None:
     async def main() -> None:
         async with control_plane(settings) as platform:
-            runtime = CallRuntime(
-                platform.numbers,
-                platform.agents,
-                platform.calls,
-                ProviderFactory(),
-                shutdown_grace_s=5.0,
-                recordings=platform.recordings,
-            )
+            runtime = runtime_of(platform, record=True)
             tenant, number = await tenant_with_number(platform)
             outcome = await runtime.run(await runtime.admit(inbound(number)), caller(800))
             assert outcome.recorded
