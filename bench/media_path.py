@@ -9,8 +9,10 @@ and one thread, what the worker does for every 20 ms message of a Twilio call, f
 
 in: parse the media message → μ-law decode → the recording tap → resample to 16 kHz (QQ,
 as the pipeline upsamples 8 kHz: 320 samples out per 20 ms in; HQ gives ~1660 every
-~100 ms, three Silero windows at once) → Silero VAD → the turn detector; out (while the
-agent speaks): the recording tap → μ-law encode → the media message.
+~100 ms, three Silero windows at once) → Silero VAD → the turn detector as the listener
+drives it (ends dated from the VAD's ``quiet_ms``, a ``peek`` when the end is due between
+windows); out (while the agent speaks): the recording tap → μ-law encode → the media
+message.
 
 The caller says the telephony bench's utterance (FSDD "4271", 2.7 s) then listens to a
 1.2 s answer, over and over. Two variants run side by side, ``--calls`` calls each,
@@ -85,7 +87,7 @@ class Call:
         self.dialect = TwilioDialect()
         self.vad = vad
         self.session = vad._session = _CountingSession(vad._session)
-        self.detector = TurnDetector(TurnSettings(end_of_speech_ms=300))
+        self.detector = TurnDetector(TurnSettings(end_of_speech_ms=300, max_backdate_ms=64.0))
         self.resampler = Resampler(8000, 16000, "QQ")  # as Listener (_inbound_quality)
         self.recorder = CallRecorder(_NullWriter())  # type: ignore[arg-type]
         if line_rate:
@@ -100,10 +102,21 @@ class Call:
         frame = AudioFrame(ulaw_decode(media.payload), 8000)
         self.t += 0.02
         self.recorder.add(0, frame, self.t)
-        for prob in self.vad.push(self.resampler.process(frame.samples)):
-            self.vad_ms += self.vad.window_ms
-            events = self.detector.update(prob, self.vad_ms, self.vad.window_ms)
+        # as Listener._hear: turn ends dated from the voice's end, and a peek when due
+        vad, detector, window_ms = self.vad, self.detector, self.vad.window_ms
+        probs = vad.push(self.resampler.process(frame.samples))
+        heard_to = self.vad_ms + len(probs) * window_ms + vad.pending_ms
+        listening = detector.in_turn and (bool(probs) or not detector.in_speech)
+        voice_end = heard_to - vad.quiet_ms if listening else None
+        for prob in probs:
+            self.vad_ms += window_ms
+            events = detector.update(prob, self.vad_ms, window_ms, voice_end)
             self.turns += sum(isinstance(e, TurnEnded) for e in events)
+        if detector.end_due(heard_to, voice_end):
+            tail = vad.peek()
+            if tail is not None:
+                events = detector.update_between(tail, heard_to, voice_end)
+                self.turns += sum(isinstance(e, TurnEnded) for e in events)
 
     def say(self, samples: np.ndarray) -> str:
         self.recorder.add(1, AudioFrame(samples, 8000), self.t + 0.02)
