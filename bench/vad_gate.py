@@ -4,7 +4,10 @@
 
 Every recording of ``../shared/audio`` (the 12 sentences; 4-digit FSDD numbers of each
 speaker, digits 0.15 s apart) goes through the phone path as a call hears it: 1 s of line
-before and after, 8 kHz μ-law, resampled to 16 kHz as the pipeline does, in 20 ms chunks.
+before and after, 8 kHz μ-law, resampled to 16 kHz as the pipeline does (``--quality``
+QQ: 320 samples per 20 ms chunk, and the same output every run; HQ, the default until
+2026-12-01, gives three windows every ~100 ms and libsoxr's HQ stream does not give the
+same samples from run to run), in 20 ms chunks.
 The line is digital silence, or white noise at -60, -50 or -40 dBFS (a steady hiss the
 gate's noise floor must learn). Both VADs feed the turn detector with the bench agent's
 settings (300 ms end of speech); the turns each finds are compared: same count, and the
@@ -33,7 +36,7 @@ import numpy as np
 
 from voxplane.media.frame import Pcm16
 from voxplane.media.g711 import ulaw_decode, ulaw_encode
-from voxplane.media.resample import Resampler, resample
+from voxplane.media.resample import Quality, Resampler, resample
 from voxplane.media.turn import TurnDetector, TurnEnded, TurnSettings
 from voxplane.media.vad import DEFAULT_SILERO_GATE, SileroGate, SileroModel, SileroVad
 from voxplane.media.wav import decode_wav
@@ -74,13 +77,13 @@ def on_line(speech: Pcm16, noise_dbfs: float | None, seed: int) -> Pcm16:
 Turns = list[tuple[float, float]]
 
 
-def turns(vad: SileroVad, line: Pcm16) -> tuple[Turns, Turns]:
+def turns(vad: SileroVad, line: Pcm16, quality: Quality = "QQ") -> tuple[Turns, Turns]:
     """(start, end) ms of every turn the detector ends on ``line`` heard through ``vad``;
     then those of a second detector on the same probabilities whose ends are dated from
     the VAD's voice end, as the pipeline's listener does."""
     settings = dataclasses.replace(SETTINGS, max_backdate_ms=2 * vad.window_ms)
     plain, dated = TurnDetector(settings), TurnDetector(settings)
-    resampler, window_ms, now_ms = Resampler(8000, 16000), vad.window_ms, 0.0
+    resampler, window_ms, now_ms = Resampler(8000, 16000, quality), vad.window_ms, 0.0
     found: tuple[Turns, Turns] = ([], [])
     chunks = [resampler.process(line[i : i + 160]) for i in range(0, len(line), 160)]
     for chunk in [*chunks, np.zeros(16000, np.int16)]:  # the last: let a last turn end
@@ -131,6 +134,7 @@ def main() -> int:
     parser.add_argument("--silence-dbfs", type=float, default=DEFAULT_SILERO_GATE.silence_dbfs)
     parser.add_argument("--max-prob", type=float, default=DEFAULT_SILERO_GATE.max_prob)
     parser.add_argument("--lookback", type=int, default=DEFAULT_SILERO_GATE.lookback)
+    parser.add_argument("--quality", default="QQ", choices=["QQ", "HQ"], help="8 → 16 kHz")
     args = parser.parse_args()
     gate = SileroGate(
         margin_db=args.margin_db,
@@ -148,12 +152,12 @@ def main() -> int:
         for noise in NOISE_DBFS:
             line = on_line(speech, noise, index)
             started = time.process_time()
-            reference, _ = turns(SileroVad(model, gate=None), line)
+            reference, _ = turns(SileroVad(model, gate=None), line, args.quality)
             cpu["ungated"] += time.process_time() - started
-            again, _ = turns(SileroVad(model, gate=None), line)
+            again, _ = turns(SileroVad(model, gate=None), line, args.quality)
             gated_vad = SileroVad(model, gate=gate)
             started = time.process_time()
-            gated, dated = turns(gated_vad, line)
+            gated, dated = turns(gated_vad, line, args.quality)
             cpu["gated"] += time.process_time() - started
             run, skipped = run + gated_vad.windows_run, skipped + gated_vad.windows_skipped
             dated_same = len(dated) == len(gated) and all(
@@ -185,6 +189,7 @@ def main() -> int:
         "settings": {
             "end_of_speech_ms": SETTINGS.end_of_speech_ms,
             "tolerance_ms": args.tolerance_ms,
+            "quality": args.quality,
             "gate": {f: getattr(gate, f) for f in gate.__dataclass_fields__},
         },
         "cases": len(cases),

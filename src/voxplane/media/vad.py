@@ -40,6 +40,10 @@ class Vad(ABC):
     """
 
     window_samples: int
+    prompt = False
+    """True: score every window as soon as it completes. Otherwise a VAD may hold a few
+    windows of confident speech back to score them together (:class:`SileroHold`), which
+    is cheaper; set it while a prompt score matters (the agent speaks: barge-in)."""
 
     def __init__(self) -> None:
         self._pending: Pcm16 = np.zeros(0, dtype=np.int16)
@@ -59,12 +63,12 @@ class Vad(ABC):
         count = len(buffered) // self.window_samples
         used = count * self.window_samples
         self._pending = buffered[used:].copy()
-        windows = buffered[:used].reshape(count, self.window_samples)
-        return [self._score(window) for window in windows]
+        return self._score_windows(buffered[:used].reshape(count, self.window_samples))
 
     @property
     def pending_ms(self) -> float:
-        """Audio received after the last scored window, waiting to complete the next."""
+        """Audio received after the last window scored (:meth:`push` returned its
+        probability): windows held back, and the samples waiting to complete the next."""
         return 1000.0 * len(self._pending) / VAD_RATE
 
     def peek(self) -> float | None:
@@ -91,6 +95,11 @@ class Vad(ABC):
         """Drop buffered samples and any model state (e.g. between calls)."""
         self._pending = np.zeros(0, dtype=np.int16)
         self._reset_state()
+
+    def _score_windows(self, windows: npt.NDArray[np.int16]) -> list[float]:
+        """The probabilities of the windows scored now, in order: one per window unless
+        windows are held back (they come with a later window's)."""
+        return [self._score(window) for window in windows]
 
     @abstractmethod
     def _score(self, window: Pcm16) -> float: ...
@@ -216,16 +225,36 @@ class SileroGate:
 DEFAULT_SILERO_GATE = SileroGate()
 
 
+@dataclass(frozen=True, slots=True)
+class SileroHold:
+    """When Silero windows of speech may wait to run together: the model's last score was
+    at least ``min_prob`` and the voice goes on to the window's end (its last 8-ms block
+    clearly above the line's noise, as :attr:`SileroVad.quiet_ms` judges it). Up to
+    ``windows`` such windows wait, then run in one sequence with the next window, or at
+    once with the first that does not qualify (the voice falls: maybe the end of speech)
+    or when :attr:`Vad.prompt` is set. One run of n windows gives the scores of n runs
+    (the model takes a sequence) for less CPU: each run costs ~45 µs besides ~50 µs a
+    window (``bench/README.md``, Telephony). Their scores come that much later.
+    """
+
+    windows: int = 3
+    min_prob: float = 0.7
+
+
+DEFAULT_SILERO_HOLD = SileroHold()
+
+
 class SileroVad(Vad):
     """Silero VAD v6 (ONNX), streaming with batch size 1: 512-sample (32 ms) windows.
 
     Each window is fed with the last 64 samples of the previous one as context, and the LSTM
     state (h, c) is carried from window to window until :meth:`reset`. Pass a shared
     :class:`SileroModel`, or a model path (or nothing) to load one for this instance.
-    Quiet windows skip the network as ``gate`` says (None: every window runs it);
-    :attr:`windows_run` and :attr:`windows_skipped` count both kinds. The line's noise
-    floor is tracked either way (as the gate, or its defaults, say), and with it where the
-    voice last rose clearly above it (:attr:`quiet_ms`).
+    Quiet windows skip the network as ``gate`` says (None: every window runs it), and
+    windows of confident speech wait to run together as ``hold`` says (None: each runs
+    when it completes); :attr:`windows_run` and :attr:`windows_skipped` count the windows
+    run and skipped. The line's noise floor is tracked either way (as the gate, or its
+    defaults, say), and with it where the voice last rose clearly above it (:attr:`quiet_ms`).
     """
 
     window_samples = 512
@@ -242,11 +271,13 @@ class SileroVad(Vad):
         model: SileroModel | Path | str | None = None,
         *,
         gate: SileroGate | None = DEFAULT_SILERO_GATE,
+        hold: SileroHold | None = DEFAULT_SILERO_HOLD,
     ) -> None:
         super().__init__()
         shared = model if isinstance(model, SileroModel) else SileroModel(model)
         self._session = shared.session
         self.gate = gate
+        self.hold = hold
         self._floor_rise_db = (gate or DEFAULT_SILERO_GATE).rise_db_per_window
         self.windows_run = 0
         self.windows_skipped = 0
@@ -261,8 +292,14 @@ class SileroVad(Vad):
         self._skipped: deque[npt.NDArray[np.float32]] = deque(
             maxlen=self.gate.lookback if self.gate else 0
         )
+        self._held: list[npt.NDArray[np.float32]] = []
         self._floor_dbfs = (self.gate or DEFAULT_SILERO_GATE).initial_floor_dbfs
         self._quiet_samples = 0
+
+    @property
+    def pending_ms(self) -> float:
+        held = len(self._held) * self.window_samples
+        return 1000.0 * (held + len(self._pending)) / VAD_RATE
 
     @property
     def quiet_ms(self) -> float:
@@ -277,31 +314,65 @@ class SileroVad(Vad):
         return 1000.0 * quiet / VAD_RATE
 
     def peek(self) -> float | None:
-        if not len(self._pending):
+        rows = list(self._held)  # scored first, from the state before them, and not kept
+        if len(self._pending):
+            recent = np.concatenate([self._last_row, to_float(self._pending)])
+            rows.append(recent[-(self.context_samples + self.window_samples) :])
+        if not rows:
             return None
-        recent = np.concatenate([self._last_row, to_float(self._pending)])
-        row = recent[-(self.context_samples + self.window_samples) :]
-        probs, _h, _c = self._session.run(None, {"input": row[None, :], "h": self._h, "c": self._c})
+        probs, _h, _c = self._session.run(
+            None, {"input": np.stack(rows), "h": self._h, "c": self._c}
+        )
         return float(np.asarray(probs).reshape(-1)[-1])
 
     def _score(self, window: Pcm16) -> float:
-        audio = to_float(window)
-        row = np.concatenate([self._context, audio])
-        self._last_row = row
-        self._context = audio[-self.context_samples :]
-        floor, level = self._floor_dbfs, self._track_level(audio)
-        if self.gate is not None and self._skips(level, floor, self.gate):
-            self._skipped.append(row)
-            self.windows_skipped += 1
-            return self._last_prob
-        batch = np.stack([*self._skipped, row]) if self._skipped else row[None, :]
-        self._skipped.clear()
+        prompt, self.prompt = self.prompt, True  # this window's score, now
+        try:
+            return self._score_windows(window.reshape(1, -1))[-1]
+        finally:
+            self.prompt = prompt
+
+    def _score_windows(self, windows: npt.NDArray[np.int16]) -> list[float]:
+        scores: list[float] = []
+        for audio in windows.astype(np.float32) * np.float32(1.0 / 32768.0):
+            row = np.concatenate([self._context, audio])
+            self._last_row = row
+            self._context = audio[-self.context_samples :]
+            floor, level = self._floor_dbfs, self._track_level(audio)
+            if self.gate is not None and not self._held and self._skips(level, floor, self.gate):
+                self._skipped.append(row)
+                self.windows_skipped += 1
+                scores.append(self._last_prob)
+                continue
+            self._held.append(row)
+            if not self._holds():
+                scores += self._run()
+        return scores
+
+    def _holds(self) -> bool:
+        """Whether the windows held (the newest just added) may wait for the next."""
+        hold = self.hold
+        return (
+            hold is not None
+            and not self.prompt
+            and len(self._held) <= hold.windows
+            and self._quiet_samples == 0
+            and self._last_prob >= hold.min_prob
+        )
+
+    def _run(self) -> list[float]:
+        """Run the network on the windows skipped just before (their state) and held."""
+        rows = [*self._skipped, *self._held]
+        batch = np.stack(rows) if len(rows) > 1 else rows[0][None, :]
         probs, self._h, self._c = self._session.run(
             None, {"input": batch, "h": self._h, "c": self._c}
         )
-        self.windows_run += 1
-        self._last_prob = float(np.asarray(probs).reshape(-1)[-1])
-        return self._last_prob
+        scores: list[float] = np.asarray(probs).reshape(-1)[-len(self._held) :].tolist()
+        self.windows_run += len(self._held)
+        self._skipped.clear()
+        self._held.clear()
+        self._last_prob = scores[-1]
+        return scores
 
     def _track_level(self, audio: npt.NDArray[np.float32]) -> float:
         """The window's level in dBFS; moves the noise floor, and :attr:`quiet_ms`."""

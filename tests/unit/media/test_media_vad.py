@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +17,7 @@ from voxplane.media.turn import TurnDetector, TurnEnded, TurnSettings
 from voxplane.media.vad import (
     DEFAULT_SILERO_GATE,
     EnergyVad,
+    SileroHold,
     SileroModel,
     SileroVad,
     Vad,
@@ -211,6 +213,57 @@ def test_the_gate_is_off_when_asked() -> None:
     _probs(vad, silence(16000, 1.0))
     assert vad.windows_skipped == 0
     assert vad.windows_run == 16000 // 512
+
+
+class _CountingSession:
+    def __init__(self, session: Any) -> None:
+        self.session, self.sizes = session, list[int]()
+
+    def run(self, names: Any, feed: dict[str, Any]) -> Any:
+        self.sizes.append(len(feed["input"]))
+        return self.session.run(names, feed)
+
+
+def _pushed(vad: SileroVad, samples: Pcm16) -> list[tuple[int, float, float, float]]:
+    """Per 20-ms push: how many windows it scored, and pending_ms, quiet_ms and peek()."""
+    out = []
+    for i in range(0, len(samples), 320):
+        probs = vad.push(samples[i : i + 320])
+        out.append((len(probs), vad.pending_ms, vad.quiet_ms, vad.peek() or 0.0))
+    return out
+
+
+@pytest.mark.models
+@pytest.mark.parametrize(("speaker", "digits"), UTTERANCES)
+def test_held_windows_run_together_and_score_as_one_by_one(speaker: str, digits: str) -> None:
+    """Windows of confident speech wait (at most three) and run in one sequence: the same
+    scores as window by window, in fewer runs; those waiting count as pending audio, and
+    every window is scored once the voice falls."""
+    speech, _, _ = utterance(speaker, digits)
+    samples = np.concatenate([speech, silence(16000, 0.5)])
+    model = SileroModel()
+    held, plain = SileroVad(model), SileroVad(model, hold=None)
+    runs = held._session = _CountingSession(held._session)
+    plain._session = _CountingSession(plain._session)
+    np.testing.assert_allclose(_probs(held, samples), _probs(plain, samples), atol=1e-5)
+    assert held.windows_run == plain.windows_run and held.pending_ms == plain.pending_ms
+    assert len(runs.sizes) < 0.7 * len(plain._session.sizes)
+    assert runs.sizes.count(4) > 1  # 3 held + the next (the gate opening runs up to 9)
+    held.reset()
+    steps = _pushed(held, samples)
+    assert [s[2] for s in steps] == [s[2] for s in _pushed(SileroVad(model, hold=None), samples)]
+    assert max(s[1] for s in steps) >= 3 * held.window_ms  # waiting windows are pending
+    assert steps[-1][1] < held.window_ms  # and released at the end of the speech
+
+
+@pytest.mark.models
+def test_a_prompt_vad_scores_every_window_at_once() -> None:
+    speech, _, _ = utterance("theo", "853")
+    vad = SileroVad(SileroModel(), hold=SileroHold(windows=3, min_prob=0.0))
+    vad.prompt = True
+    assert all(s[1] < vad.window_ms for s in _pushed(vad, speech))
+    vad.prompt = False
+    assert max(s[1] for s in _pushed(vad, speech)) >= vad.window_ms
 
 
 @pytest.mark.models
