@@ -39,7 +39,14 @@ from voxplane.agents.speech import (
     TtsProviderConfig,
 )
 from voxplane.errors import ConfigError, VoxplaneError
-from voxplane.media.vad import DEFAULT_SILERO_GATE, EnergyVad, SileroModel, SileroVad, Vad
+from voxplane.media.vad import (
+    DEFAULT_SILERO_GATE,
+    DEFAULT_SILERO_HOLD,
+    EnergyVad,
+    SileroModel,
+    SileroVad,
+    Vad,
+)
 from voxplane.pipeline.chunker import spoken_pieces
 from voxplane.pipeline.session import CallParts
 from voxplane.providers.base import STT, TTS, Brain, StreamingSTT
@@ -259,7 +266,9 @@ def _vad(agent: AgentConfig, silero: SileroModel | None) -> Vad:
         # measure: below the release threshold the session derives from vad_threshold.
         release = max(0.05, agent.turn.vad_threshold - 0.15)
         gate = replace(DEFAULT_SILERO_GATE, max_prob=min(DEFAULT_SILERO_GATE.max_prob, release))
-        return SileroVad(silero, gate=gate)
+        # Windows wait to run together only once the model is past the agent's threshold.
+        least = max(DEFAULT_SILERO_HOLD.min_prob, agent.turn.vad_threshold)
+        return SileroVad(silero, gate=gate, hold=replace(DEFAULT_SILERO_HOLD, min_prob=least))
     return EnergyVad()
 
 

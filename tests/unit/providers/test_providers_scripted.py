@@ -75,3 +75,14 @@ def test_the_silero_gate_skips_only_below_the_agents_release_threshold(
     vad = asyncio.run(ProviderFactory().build(AgentConfig.model_validate(document))).vad
     assert isinstance(vad, SileroVad) and vad.gate is not None
     assert vad.gate.max_prob == pytest.approx(max_prob)
+
+
+@pytest.mark.models
+@pytest.mark.parametrize(("threshold", "min_prob"), [(0.5, 0.7), (0.8, 0.8)])
+def test_silero_windows_wait_together_only_past_the_agents_threshold(
+    threshold: float, min_prob: float
+) -> None:
+    document = {**SCRIPTED, "turn": {"vad": "silero", "vad_threshold": threshold}}
+    vad = asyncio.run(ProviderFactory().build(AgentConfig.model_validate(document))).vad
+    assert isinstance(vad, SileroVad) and vad.hold is not None
+    assert vad.hold.min_prob == pytest.approx(min_prob)
