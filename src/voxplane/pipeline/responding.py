@@ -176,10 +176,12 @@ class Responder:
         turn.metrics.turn = state.turn_count
         record = TurnRecord("user", text, start_ms, state.call_ms(state.wall(turn.end_ms)))
         state.result.metrics.append(turn.metrics)
-        state.add_turn(record)
         checkpoint = self._brain.checkpoint()
         state.answered = Answered(text, checkpoint, record, turn.metrics)
         self._replies.start(self._brain.respond(text), turn.metrics, state.answered)
+        # Recorded once the answer is on its way: whatever hears of the entry (the call's
+        # live events and their database writer) then runs after the answer's first step.
+        state.add_turn(record)
 
 
 async def _heard(turn: UserTurn) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -113,11 +114,20 @@ class Speaker:
         return self._tracker.heard(self.sent_ms - buffered_ms)
 
     async def speak(self, events: AsyncIterator[BrainEvent]) -> None:
-        """Run the answer to its end, including the sink playing out its buffer."""
+        """Run the answer to its end, including the sink playing out its buffer.
+
+        The first audio is made in this task and its first frame sent at once; only then
+        does synthesis go on in a task of its own, ahead of playout: on a busy event loop
+        each task switch before the first frame costs the caller a turn of the loop."""
         queue: asyncio.Queue[AudioFrame | SendDtmf | None] = asyncio.Queue(AUDIO_QUEUE_CHUNKS)
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._synthesize(events, queue))
-            await self._play(queue)
+        synthesis = self._synthesize(events)
+        async with closing(synthesis):
+            first = await anext(synthesis, None)
+            queue.put_nowait(first)
+            async with asyncio.TaskGroup() as group:
+                if first is not None:
+                    group.create_task(self._feed(synthesis, queue))
+                await self._play(queue)
         await self._wait_for_playout()
 
     async def _wait_for_playout(self) -> None:
@@ -129,37 +139,49 @@ class Speaker:
         except TimeoutError:
             log.warning("playout not confirmed in time", extra={"waited_s": round(bound, 2)})
 
-    async def _synthesize(
+    async def _feed(
         self,
-        events: AsyncIterator[BrainEvent],
+        synthesis: AsyncIterator[AudioFrame | SendDtmf],
         queue: asyncio.Queue[AudioFrame | SendDtmf | None],
     ) -> None:
+        async for item in synthesis:
+            await queue.put(item)
+        await queue.put(None)
+
+    async def _synthesize(
+        self, events: AsyncIterator[BrainEvent]
+    ) -> AsyncIterator[AudioFrame | SendDtmf]:
+        """The answer's audio, sentence by sentence, and its keys, in order; a provider
+        error ends it (what was made before it still plays)."""
         chunker = SentenceChunker()
         loop = asyncio.get_running_loop()
         part: FailedPart = "brain"
         try:
             async for event in events:
+                sentences: list[str] = []
                 match event:
                     case TextChunk(text):
                         if self._metrics and self._metrics.brain_first_text is None:
                             self._metrics.brain_first_text = loop.time()
-                        for sentence in chunker.push(text):
-                            part = "tts"
-                            await self._say(sentence, queue)
-                            part = "brain"
+                        sentences = chunker.push(text)
                     case HangUp() | Transfer():
                         self.action = event
                     case SendDtmf():
                         # Keys go after the words before them: say what is pending, then
                         # hand the keys to playout, in order.
-                        part = "tts"
-                        for sentence in chunker.flush():
-                            await self._say(sentence, queue)
-                        part = "brain"
-                        await queue.put(event)
+                        sentences = chunker.flush()
+                if sentences:
+                    part = "tts"
+                    async with closing(self._say(sentences)) as audio:  # closed at a barge-in
+                        async for chunk in audio:
+                            yield chunk
+                    part = "brain"
+                if isinstance(event, SendDtmf):
+                    yield event
             part = "tts"
-            for sentence in chunker.flush():
-                await self._say(sentence, queue)
+            async with closing(self._say(chunker.flush())) as audio:
+                async for chunk in audio:
+                    yield chunk
         except VoxplaneError as error:
             # The brain or TTS failed: play what is already synthesized rather than cut it
             # off mid-word, and drop the unfinished sentence.
@@ -168,18 +190,18 @@ class Speaker:
             )
             metrics.PROVIDER_ERRORS.labels(part).inc()
             self.failed = part
-        await queue.put(None)
 
-    async def _say(self, sentence: str, queue: asyncio.Queue[AudioFrame | SendDtmf | None]) -> None:
-        self._tracker.add_sentence(sentence)
-        self.characters += len(sentence)
-        speech = self._retry.stream("text to speech", lambda: self._tts.synthesize(sentence))
-        async with closing(speech):  # a barge-in stops the synthesis at once
-            async for chunk in speech:
-                if self._metrics and self._metrics.tts_first_audio is None:
-                    self._metrics.tts_first_audio = asyncio.get_running_loop().time()
-                self._tracker.add_audio(chunk.duration_ms)
-                await queue.put(chunk)
+    async def _say(self, sentences: list[str]) -> AsyncIterator[AudioFrame]:
+        for sentence in sentences:
+            self._tracker.add_sentence(sentence)
+            self.characters += len(sentence)
+            speech = self._retry.stream("text to speech", partial(self._tts.synthesize, sentence))
+            async with closing(speech):  # a barge-in stops the synthesis at once
+                async for chunk in speech:
+                    if self._metrics and self._metrics.tts_first_audio is None:
+                        self._metrics.tts_first_audio = asyncio.get_running_loop().time()
+                    self._tracker.add_audio(chunk.duration_ms)
+                    yield chunk
 
     async def _play(self, queue: asyncio.Queue[AudioFrame | SendDtmf | None]) -> None:
         resampler: Resampler | None = None
