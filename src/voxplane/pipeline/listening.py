@@ -101,6 +101,8 @@ class Listener:
         # Offsets come from input time, so resampler delay counts as latency, as it should.
         state.offset = now - self._in_ms / 1000
         state.result.caller_audio_ms += len(samples) / 16
+        # Over the agent, every window is scored at once: barge-in must not wait on a batch.
+        self._vad.prompt = self._replies.speaking
         probs = self._vad.push(samples)
         heard_to = self._vad_ms + len(probs) * window_ms + self._vad.pending_ms
         # Where the voice last rose clearly above the line's noise (the VAD's level, finer

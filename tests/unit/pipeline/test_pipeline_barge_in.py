@@ -6,7 +6,8 @@ import numpy as np
 from _pipeline_harness import LONG_ANSWER, TURN, run_call, say
 
 from voxplane.agents.schema import CallConfig
-from voxplane.testing.fakes import ScriptedBrain, caller_speech, silence
+from voxplane.media.frame import Pcm16
+from voxplane.testing.fakes import ScriptedBrain, ToneVad, caller_speech, silence
 from voxplane.transports.simulated import CallerTurn
 
 MS_PER_WORD = 300  # ScriptedTTS default
@@ -90,3 +91,31 @@ def test_continuation_can_be_switched_off() -> None:
     )
     assert brain.rolled_back == []
     assert c.texts("user") == ["Four two.", "Seven one."]
+
+
+class _PromptLog(ToneVad):
+    """Notes, for each push, whether the listener asked for every window's score at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[bool] = []
+
+    def push(self, samples: Pcm16) -> list[float]:
+        self.asked.append(self.prompt)
+        return super().push(samples)
+
+
+def test_the_vad_scores_every_window_at_once_only_while_the_agent_speaks() -> None:
+    # A VAD may run windows of confident speech together, later (Silero's hold); over the
+    # agent a barge-in must not wait for that, so the listener asks for prompt scores.
+    vad = _PromptLog()
+    brain = ScriptedBrain("Hello there, how can I help you today?", ["Fine."], hang_up_after=1)
+    c = run_call([say(0, 800)], ["Hi."], brain, vad=vad)
+    greeting = c.agent(0)
+    assert greeting.end_ms - greeting.start_ms > 1000
+    pushes_ms = 20  # the simulated caller's frames
+    during = vad.asked[
+        (greeting.start_ms + 100) // pushes_ms : (greeting.end_ms - 100) // pushes_ms
+    ]
+    assert during and all(during)
+    assert not all(vad.asked)  # and not while the agent is quiet
