@@ -14,9 +14,14 @@ for the greeting, then says ``--turns`` utterances of real human speech (FSDD di
 arrival (the server paces in real time, so that is when they would have played).
 
 Per number of calls: the worker's CPU (cores), outbound pacing jitter (|gap − 20 ms|
-between consecutive agent frames of an answer, as received), response overhead (true end
-of the caller's speech → first agent frame received, minus the agent's 300 ms
-end-of-speech silence), lost turns (no answer within 5 s), the worker's memory per call
+between consecutive paced agent frames of an answer, as received: the first frames of an
+answer go out together by design, the sink's lead of ``CLOCKED_SINK_LEAD_MS``), response
+overhead (the end of the caller's voice, where the last digit's recording ends and digital
+silence begins → first agent frame received, minus the agent's 300 ms end-of-speech
+silence; both ends dated to the sample within their frame; also from the last sample
+louder than |500|, ``overhead_loud_ms``, close to the measure used before 2026-12-01,
+which dated it to the end of its frame; the voice's faint tail outlasts it), lost
+turns (no answer within 5 s), the worker's memory per call
 (RSS at the busiest point minus before, / calls) and the client's own CPU (a saturated
 client would make the figures lie). Writes ``bench/results/telephony-<time>.json`` and
 ``telephony-latest.json``; prints one line per level.
@@ -55,6 +60,7 @@ from _server import REPO, Stack, bench_stack, terminate_on_sigterm
 from api import _git, _machine, percentiles, process_cpu_s
 from voxplane.media.g711 import ulaw_encode
 from voxplane.media.wav import decode_wav
+from voxplane.transports.base import CLOCKED_SINK_LEAD_MS
 from voxplane.transports.twilio import signature
 
 BENCH = Path(__file__).resolve().parent
@@ -63,6 +69,8 @@ FSDD = REPO.parent / "shared" / "audio" / "fsdd"
 SERVER_CORE, CLIENT_CORE = 0, 1
 AUTH_TOKEN = secrets.token_urlsafe(24)
 END_OF_SPEECH_MS = 300
+LEAD_FRAMES = round(CLOCKED_SINK_LEAD_MS / 20)
+"""Frames of an answer sent together with its first (the sink's lead), not paced."""
 ANSWER_TIMEOUT_S = 5.0
 AGENT: dict[str, Any] = {
     "name": "bench-scripted",
@@ -75,10 +83,16 @@ AGENT: dict[str, Any] = {
 
 @dataclass
 class Utterance:
-    """Caller speech as ready-made base64 μ-law 20 ms frames, and where the voice ends."""
+    """Caller speech as ready-made base64 μ-law 20 ms frames, and where the voice ends:
+    its last sample (the recording's end; digital silence follows), and its last sample
+    louder than |500|."""
 
     frames: list[str]
     speech_end_frame: int
+    loud_end_frame: int
+    speech_end_early_s: float
+    loud_end_early_s: float
+    """How long before the end of its frame (when the frame is sent) each one comes."""
 
 
 def utterance() -> Utterance:
@@ -87,13 +101,19 @@ def utterance() -> Utterance:
         samples, _ = decode_wav((FSDD / f"{digit}_jackson_{i}.wav").read_bytes())
         parts += [samples, np.zeros(1200, np.int16)]
     audio = np.concatenate(parts)
+    voiced = np.flatnonzero(audio)
     loud = np.flatnonzero(np.abs(audio.astype(np.int32)) > 500)
     audio = np.concatenate([audio, np.zeros(160 - len(audio) % 160, np.int16)])
     frames = [
         base64.b64encode(ulaw_encode(audio[i : i + 160])).decode()
         for i in range(0, len(audio), 160)
     ]
-    return Utterance(frames, int(loud[-1]) // 160)
+
+    def early_s(last: int) -> float:
+        return (160 - (last + 1) % 160) % 160 / 8000
+
+    speech, louder = int(voiced[-1]), int(loud[-1])
+    return Utterance(frames, speech // 160, louder // 160, early_s(speech), early_s(louder))
 
 
 SILENCE = base64.b64encode(ulaw_encode(np.zeros(160, np.int16))).decode()
@@ -102,6 +122,7 @@ SILENCE = base64.b64encode(ulaw_encode(np.zeros(160, np.int16))).decode()
 @dataclass
 class CallStats:
     overhead_ms: list[float] = field(default_factory=list)
+    overhead_loud_ms: list[float] = field(default_factory=list)
     jitter_ms: list[float] = field(default_factory=list)
     lost_turns: int = 0
     failed: str | None = None
@@ -145,18 +166,22 @@ class Caller:
     async def _talk(self, turns: int) -> None:
         await self._wait_answer(0)  # the greeting
         for _ in range(turns):
-            speech_end = 0.0
+            speech_end = loud_end = 0.0
             for index, frame in enumerate(self.speech.frames):
                 sent = await self._send(frame)
                 if index == self.speech.speech_end_frame:
-                    speech_end = sent
+                    speech_end = sent - self.speech.speech_end_early_s
+                if index == self.speech.loud_end_frame:
+                    loud_end = sent - self.speech.loud_end_early_s
             heard = len(self.arrivals)
             if not await self._wait_answer(heard):
                 self.stats.lost_turns += 1
                 continue
             overhead = 1000 * (self.arrivals[heard] - speech_end) - END_OF_SPEECH_MS
             self.stats.overhead_ms.append(overhead)
-            gaps = np.diff(self.arrivals[heard:]) * 1000
+            loud = 1000 * (self.arrivals[heard] - loud_end) - END_OF_SPEECH_MS
+            self.stats.overhead_loud_ms.append(loud)
+            gaps = np.diff(self.arrivals[heard + LEAD_FRAMES :]) * 1000
             self.stats.jitter_ms += [abs(g - 20) for g in gaps if g < 60]
         await self.ws.send(json.dumps({"event": "stop", "streamSid": self.sid}))
 
@@ -261,6 +286,7 @@ async def level(stack: Stack, number: str, calls: int, turns: int) -> dict[str, 
         "client_cores": round(client_cpu / wall, 3),
         "pacing_jitter_ms": percentiles(jitter, 50, 99, 100),
         "overhead_ms": percentiles(overhead, 50, 99),
+        "overhead_loud_ms": percentiles([v for s in stats for v in s.overhead_loud_ms], 50, 99),
         "turns": len(overhead),
         "lost_turns": sum(s.lost_turns for s in stats),
         "failed_calls": len(failed),
@@ -321,7 +347,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 f"{calls:4d} calls: worker {result['worker_cores']:.2f} cores "
                 f"({result['worker_ms_per_call_s']} ms per call-second), "
                 f"jitter p99 {result['pacing_jitter_ms']['p99']} ms, overhead p50/p99 "
-                f"{result['overhead_ms']['p50']}/{result['overhead_ms']['p99']} ms, "
+                f"{result['overhead_ms']['p50']}/{result['overhead_ms']['p99']} ms "
+                f"(from the last loud sample {result['overhead_loud_ms']['p50']}/"
+                f"{result['overhead_loud_ms']['p99']}), "
                 f"lost {result['lost_turns']}/{result['turns'] + result['lost_turns']}, "
                 f"failed {result['failed_calls']}, {result['memory_per_call_kb']} KB/call, "
                 f"client {result['client_cores']:.2f} cores",
