@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 
 import pytest
@@ -325,6 +326,40 @@ def test_a_dead_workers_leases_expire(backend: Harness) -> None:
         assert await env.leases.active(scope) == 0
         assert await env.leases.acquire(scope, 3, "alive:0", 30.0) is not None
         assert await env.leases.active(scope) == 1
+
+    backend.run(body)
+
+
+def test_a_task_cancelled_while_it_talks_to_the_store_is_cancelled(backend: Harness) -> None:
+    # redis-py writes a command through asyncio.wait_for, which on Python 3.11 returns the
+    # write's result instead of raising when the cancel lands just as the write completes
+    # (CPython gh-86296). A call whose lease renewal was in flight when it ended then
+    # never stopped renewing: its caller waited for the end forever.
+    async def body(env: Env) -> None:
+        scope = unique("tenant:a:calls")
+        lease = await env.leases.acquire(scope, 1, "w1:a", 30.0)
+        assert lease is not None
+
+        async def forever() -> None:
+            while True:
+                await env.leases.renew(lease, 30.0)
+                await asyncio.sleep(0)
+
+        for attempt in range(30):
+            task = asyncio.get_running_loop().create_task(forever())
+            await asyncio.sleep(0.0005 * (attempt % 10))
+            assert task.cancel()
+            try:
+                async with asyncio.timeout(2.0):
+                    await asyncio.shield(task)
+            except asyncio.CancelledError:
+                continue
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            raise AssertionError(f"attempt {attempt}: the cancellation was swallowed")
+        await env.leases.release(lease)
 
     backend.run(body)
 

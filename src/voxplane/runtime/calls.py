@@ -465,14 +465,16 @@ class CallRuntime:
         self._sessions[admission.call_id] = session
         self._transports[admission.call_id] = transport
         events.start()
+        ended = asyncio.Event()
         try:
             async with asyncio.TaskGroup() as group:
-                helpers = [group.create_task(self._keep_alive(admission))]
+                helpers = [group.create_task(self._keep_alive(admission, ended))]
                 if recorder is not None:
                     helpers.append(group.create_task(recorder.flush_forever()))
                 try:
                     result = await session.run()
                 finally:
+                    ended.set()
                     for helper in helpers:
                         helper.cancel()
         except* Exception as errors:  # a failed call is recorded as one; the worker goes on
@@ -487,10 +489,17 @@ class CallRuntime:
                 await transport.hang_up()
         return result, unstaged
 
-    async def _keep_alive(self, admission: Admission) -> None:
+    async def _keep_alive(self, admission: Admission, ended: asyncio.Event) -> None:
+        """Renew the call's lease until the call has ``ended``. Not only until cancelled:
+        the call waits for this task, and a renewal may swallow the cancel (redis-py on
+        Python 3.11 did: the call then renewed its lease, and never ended, forever)."""
         period = max(1.0, self._calls.lease_ttl_s / 3)
         while True:
-            await asyncio.sleep(period)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(period):
+                    await ended.wait()
+            if ended.is_set():
+                return
             try:
                 renewed = await self._calls.keep_alive(admission.lease)
             except ControlError as error:
