@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -191,3 +192,35 @@ def test_a_value_that_is_not_pcm_is_a_miss() -> None:
             await client.aclose()
 
     asyncio.run(main())
+
+
+def test_a_task_cancelled_while_it_asks_the_cache_is_cancelled(caches: Caches) -> None:
+    # redis-py swallows a cancel that lands as a command's write completes (asyncio.wait_for
+    # on Python 3.11, CPython gh-86296): a reply cut by a barge-in would then run on.
+    async def body(worker: Workers) -> None:
+        cache = await worker()
+        key = PhraseKey("piper:joe:1.0:-20.0", "Still there?", 22_050)
+
+        swallowed = False
+
+        async def until_cancelled() -> None:
+            while not swallowed:  # a task whose cancel was lost ends when the test says
+                await cache.contains(key)
+                await asyncio.sleep(0)
+
+        for attempt in range(30):  # bounded: 30 cancels at spread moments
+            task = asyncio.get_running_loop().create_task(until_cancelled())
+            await asyncio.sleep(0.0005 * (attempt % 10))
+            assert task.cancel()
+            try:
+                async with asyncio.timeout(2.0):
+                    await asyncio.shield(task)
+            except asyncio.CancelledError:
+                continue
+            except TimeoutError:
+                swallowed = True
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            raise AssertionError(f"attempt {attempt}: the cancellation was swallowed")
+
+    caches.run(body)

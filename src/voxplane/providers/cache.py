@@ -32,6 +32,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from voxplane.media.frame import AudioFrame
+from voxplane.net.cancels import cancels_kept
 from voxplane.observability import metrics
 from voxplane.providers.base import TTS
 from voxplane.providers.streams import closing
@@ -154,7 +155,8 @@ class RedisPhraseCache(PhraseCache):
 
     async def _get(self, key: PhraseKey) -> AudioFrame | None:
         try:
-            value = await self._client.getex(self._name(key), ex=self._ttl_s)
+            with cancels_kept():  # a cut reply must stop here
+                value = await self._client.getex(self._name(key), ex=self._ttl_s)
         except RedisError as error:
             log.warning("tts cache unavailable", extra={"error": str(error)})
             return None
@@ -166,7 +168,8 @@ class RedisPhraseCache(PhraseCache):
 
     async def contains(self, key: PhraseKey) -> bool:
         try:
-            return bool(await self._client.exists(self._name(key)))
+            with cancels_kept():  # a cut reply must stop here
+                return bool(await self._client.exists(self._name(key)))
         except RedisError as error:
             log.warning("tts cache unavailable", extra={"error": str(error)})
             return False
@@ -176,7 +179,8 @@ class RedisPhraseCache(PhraseCache):
             return
         data = audio.samples.astype(_PCM).tobytes()
         try:
-            await self._client.set(self._name(key), data, ex=self._ttl_s)
+            with cancels_kept():  # a cut reply must stop here
+                await self._client.set(self._name(key), data, ex=self._ttl_s)
         except RedisError as error:
             log.warning("tts cache unavailable", extra={"error": str(error)})
 

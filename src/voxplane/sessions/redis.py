@@ -17,7 +17,6 @@ The backends use a client they are given and do not close it: whoever opened it 
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from voxplane.errors import UnavailableError
+from voxplane.net.cancels import cancels_kept
 from voxplane.sessions.base import (
     MIN_LOAN,
     Decision,
@@ -143,21 +143,13 @@ _ACTIVE = _PURGE + "return redis.call('ZCARD', KEYS[1])\n"
 @contextmanager
 def translate_errors() -> Iterator[None]:
     """Raise an unreachable or timing-out Redis as :class:`UnavailableError` (retryable),
-    and a cancellation redis-py swallowed as the :class:`asyncio.CancelledError` it was.
-
-    redis-py writes each command through :func:`asyncio.wait_for`, which on Python 3.11
-    returns the write's result instead of raising when the task is cancelled just as the
-    write completes (CPython gh-86296, fixed in 3.12): the command then goes on and
-    returns as if nothing happened, and a loop around it (a call's lease renewal) never
-    stops. The cancel request is still counted on the task, so it is raised here."""
-    task = asyncio.current_task()
-    cancelling = task.cancelling() if task is not None else 0
-    try:
-        yield
-    except (RedisConnectionError, RedisTimeoutError) as exc:
-        raise UnavailableError("redis is unreachable", retryable=True) from exc
-    if task is not None and task.cancelling() > cancelling:
-        raise asyncio.CancelledError
+    and a cancellation redis-py swallowed as the :class:`asyncio.CancelledError` it was
+    (:mod:`voxplane.net.cancels`)."""
+    with cancels_kept():
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise UnavailableError("redis is unreachable", retryable=True) from exc
 
 
 def _text(value: object) -> str:
