@@ -9,6 +9,7 @@ The Redis backend is the real one at ``REDIS_URL``; when it is down the tests fa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -130,3 +131,30 @@ def within_the_bucket(admitted: list[float], rate: Rate, slack_s: float = 0.0) -
 @pytest.fixture(params=["memory", "redis"])
 def backend(request: pytest.FixtureRequest) -> Harness:
     return Harness(request.param)
+
+
+async def assert_cancels_are_kept(step: Callable[[], Awaitable[object]]) -> None:
+    """A task doing ``step`` over and over is cancelled at 30 spread moments; each cancel
+    must end it. redis-py swallows a cancel that lands as a command's write completes
+    (``asyncio.wait_for`` on Python 3.11, CPython gh-86296), and the task then runs on."""
+    swallowed = False
+
+    async def until_cancelled() -> None:
+        while not swallowed:  # a task whose cancel was lost ends when the test says
+            await step()
+            await asyncio.sleep(0)
+
+    for attempt in range(30):  # bounded
+        task = asyncio.get_running_loop().create_task(until_cancelled())
+        await asyncio.sleep(0.0005 * (attempt % 10))
+        assert task.cancel()
+        try:
+            async with asyncio.timeout(2.0):
+                await asyncio.shield(task)
+        except asyncio.CancelledError:
+            continue
+        except TimeoutError:
+            swallowed = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        raise AssertionError(f"attempt {attempt}: the cancellation was swallowed")

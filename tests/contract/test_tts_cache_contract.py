@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -23,7 +22,7 @@ from voxplane.providers.cache import (
 )
 from voxplane.testing.fakes import ScriptedTTS, tone
 
-from .conftest import REDIS_URL, delete_prefix
+from .conftest import REDIS_URL, assert_cancels_are_kept, delete_prefix
 
 Workers = Callable[[], Awaitable[PhraseCache]]
 """Opens the cache of another worker of the same deployment."""
@@ -200,27 +199,6 @@ def test_a_task_cancelled_while_it_asks_the_cache_is_cancelled(caches: Caches) -
     async def body(worker: Workers) -> None:
         cache = await worker()
         key = PhraseKey("piper:joe:1.0:-20.0", "Still there?", 22_050)
-
-        swallowed = False
-
-        async def until_cancelled() -> None:
-            while not swallowed:  # a task whose cancel was lost ends when the test says
-                await cache.contains(key)
-                await asyncio.sleep(0)
-
-        for attempt in range(30):  # bounded: 30 cancels at spread moments
-            task = asyncio.get_running_loop().create_task(until_cancelled())
-            await asyncio.sleep(0.0005 * (attempt % 10))
-            assert task.cancel()
-            try:
-                async with asyncio.timeout(2.0):
-                    await asyncio.shield(task)
-            except asyncio.CancelledError:
-                continue
-            except TimeoutError:
-                swallowed = True
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            raise AssertionError(f"attempt {attempt}: the cancellation was swallowed")
+        await assert_cancels_are_kept(lambda: cache.contains(key))
 
     caches.run(body)
