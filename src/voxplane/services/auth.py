@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -28,7 +29,7 @@ from voxplane.services.principal import ROLE_PERMISSIONS, Principal, Role, lesse
 from voxplane.services.schemas import MyTenant, TokenPair
 from voxplane.store.db import Database
 from voxplane.store.ids import new_id
-from voxplane.store.models import RefreshToken, Tenant, User
+from voxplane.store.models import Membership, RefreshToken, Tenant, User
 from voxplane.store.repositories import (
     ApiKeyRepo,
     MembershipRepo,
@@ -207,12 +208,11 @@ class AuthService:
             if not memberships:
                 raise AuthError(WRONG_PASSWORD)
             if len(memberships) > 1:  # the password is right: the user may see their tenants
-                tenants = TenantRepo(session)
-                names = [(m, await tenants.get(m.tenant_id)) for m in memberships]
+                mine = await _active_tenants(session, memberships, current=None)
                 raise InvalidError(
                     "this user belongs to several tenants: pick one",
                     field="tenant_id",
-                    choices=[(m.tenant_id, f"{t.name} ({m.role})") for m, t in names if t],
+                    choices=[(t.id, f"{t.name} ({t.role})") for t in mine],
                 )
             membership = memberships[0]
             tenant = await TenantRepo(session).get(membership.tenant_id)
@@ -273,19 +273,8 @@ class AuthService:
                 own = await TenantRepo(session).get(who.tenant_id)
                 assert own is not None  # the credential was just verified against it
                 return [MyTenant(id=own.id, name=own.name, role=who.role, current=True)]
-            found = []
-            for membership in await MembershipRepo(session).of_user(who.user_id):
-                tenant = await TenantRepo(session).get(membership.tenant_id)
-                if tenant is not None and tenant.status == "active":
-                    found.append(
-                        MyTenant(
-                            id=tenant.id,
-                            name=tenant.name,
-                            role=membership.role,
-                            current=tenant.id == who.tenant_id,
-                        )
-                    )
-        return sorted(found, key=lambda t: t.name)
+            memberships = await MembershipRepo(session).of_user(who.user_id)
+            return await _active_tenants(session, memberships, current=who.tenant_id)
 
     async def switch(self, who: Principal, tenant_id: str) -> TokenPair:
         """A new login session in another of the user's tenants; the current one ends."""
@@ -328,3 +317,23 @@ class AuthService:
 def _check_active(tenant: Tenant) -> None:
     if tenant.status != "active":
         raise ForbiddenError("this tenant is suspended")
+
+
+async def _active_tenants(
+    session: AsyncSession, memberships: Sequence[Membership], *, current: str | None
+) -> list[MyTenant]:
+    """The active tenants of ``memberships``, by name, with the member's role in each."""
+    tenants = TenantRepo(session)
+    found = []
+    for membership in memberships:
+        tenant = await tenants.get(membership.tenant_id)
+        if tenant is not None and tenant.status == "active":
+            found.append(
+                MyTenant(
+                    id=tenant.id,
+                    name=tenant.name,
+                    role=membership.role,
+                    current=tenant.id == current,
+                )
+            )
+    return sorted(found, key=lambda t: t.name)
