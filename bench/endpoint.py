@@ -61,9 +61,9 @@ from voxplane.pipeline.listening import Listener
 from voxplane.pipeline.replies import Replies
 from voxplane.pipeline.session import CallParts, CallSession
 from voxplane.pipeline.state import CallState
-from voxplane.providers.base import SttResult, SttStream
 from voxplane.providers.scripted import FixedReplyBrain, FixedTranscriptSTT, PresynthesizedTTS
 from voxplane.testing.clock import run_virtual
+from voxplane.testing.fakes import SilentSttStream
 from voxplane.transports.base import AudioSource, CallInfo
 from voxplane.transports.twilio.protocol import Start
 from voxplane.transports.twilio.stream import MediaStreamTransport
@@ -124,21 +124,6 @@ class Run:
         }
 
 
-class _Stream(SttStream):
-    def push(self, samples: Pcm16) -> None:
-        pass
-
-    async def flush(self, start_ms: float, end_ms: float) -> SttResult:
-        return SttResult("", True, start_ms, end_ms)
-
-    async def results(self) -> AsyncIterator[SttResult]:
-        return
-        yield
-
-    async def end(self) -> None:
-        pass
-
-
 class _Source(AudioSource):
     """Frames of a call; after each, notes the turns its arrival committed."""
 
@@ -166,7 +151,7 @@ def replay(model: SileroModel, name: str, speech: Pcm16, lead_ms: float) -> Run:
         async with asyncio.TaskGroup() as group:
             state.start(group)
             replies = cast(Replies, SimpleNamespace(speaking=False, active=None))
-            listener = Listener(state, _Stream(), SileroVad(model), TURN, replies)
+            listener = Listener(state, SilentSttStream(), SileroVad(model), TURN, replies)
             await listener.run(_Source(audio, state, run))
 
     asyncio.run(main())

@@ -164,6 +164,28 @@ class ScriptedStreamingSTT(StreamingSTT):
         return _ScriptedSttStream(self)
 
 
+class SilentSttStream(SttStream):
+    """Transcribes nothing and notes the turns flushed to it, as (start_ms, end_ms): for
+    tests and benches of turn-taking alone."""
+
+    def __init__(self) -> None:
+        self.flushed: list[tuple[float, float]] = []
+
+    def push(self, samples: Pcm16) -> None:
+        pass
+
+    async def flush(self, start_ms: float, end_ms: float) -> SttResult:
+        self.flushed.append((start_ms, end_ms))
+        return SttResult("", True, start_ms, end_ms)
+
+    async def results(self) -> AsyncIterator[SttResult]:
+        return
+        yield
+
+    async def end(self) -> None:
+        pass
+
+
 class _ScriptedSttStream(SttStream):
     def __init__(self, owner: ScriptedStreamingSTT) -> None:
         self._owner = owner

@@ -30,7 +30,7 @@ from voxplane.media.wav import decode_wav
 from voxplane.pipeline.listening import Listener
 from voxplane.pipeline.replies import Replies
 from voxplane.pipeline.state import CallState
-from voxplane.providers.base import SttResult, SttStream
+from voxplane.testing.fakes import SilentSttStream
 from voxplane.transports.base import AudioSource
 
 pytestmark = pytest.mark.models
@@ -38,27 +38,6 @@ pytestmark = pytest.mark.models
 QUESTION = Path(__file__).resolve().parents[3] / "examples" / "audio" / "acme-caller-1.wav"
 TURN = TurnConfig(vad="silero", end_of_speech_ms=300)  # the example agent's
 _MODEL: list[SileroModel] = []
-
-
-class _Stream(SttStream):
-    """Notes the turns the listener commits; transcribes nothing."""
-
-    def __init__(self) -> None:
-        self.flushed: list[tuple[float, float]] = []
-
-    def push(self, samples: Pcm16) -> None:
-        pass
-
-    async def flush(self, start_ms: float, end_ms: float) -> SttResult:
-        self.flushed.append((start_ms, end_ms))
-        return SttResult("", True, start_ms, end_ms)
-
-    async def results(self) -> AsyncIterator[SttResult]:
-        return
-        yield
-
-    async def end(self) -> None:
-        pass
 
 
 class _Source(AudioSource):
@@ -74,7 +53,7 @@ class _Source(AudioSource):
 def _turns(audio: Pcm16, rate: int) -> list[tuple[float, float]]:
     if not _MODEL:
         _MODEL.append(SileroModel())
-    stream = _Stream()
+    stream = SilentSttStream()
 
     async def main() -> None:
         state = CallState(None)
