@@ -47,6 +47,8 @@ class RealisticPlan:
     pairs_per_call: int
     ab_digits: int
     """Digit strings per speaker in the recognizer A/B."""
+    spread_s: float = 1.0
+    """Concurrent calls start within this many seconds."""
 
 
 REALISTIC = RealisticPlan(6, (1, 4, 8, 12, 16), 2, 16)
@@ -137,28 +139,33 @@ def accuracy(turns: Sequence[TurnOutcome]) -> dict[str, Any]:
 
 
 async def run(
-    agent: AgentConfig, models: LocalModels, scripts_: Sequence[Sequence[Utterance]]
+    agent: AgentConfig,
+    models: LocalModels,
+    scripts_: Sequence[Sequence[Utterance]],
+    spread_s: float = 1.0,
 ) -> tuple[list[CallOutcome], float, float]:
-    """Every script as one call, starts spread over 1 s; the outcomes, wall and CPU s."""
+    """Every script as one call, starts spread over ``spread_s``; the outcomes, wall and
+    CPU s. Within 1 s the calls' turns come in bursts (everyone's first turn, then
+    everyone's number); over a turn's length or more, their phases are independent."""
     rng = random.Random(len(scripts_))
 
     async def one(script: Sequence[Utterance], delay: float) -> CallOutcome:
         await asyncio.sleep(delay)
         return await timed_call(agent, models, script, timeout_s=30 + 15 * len(script))
 
-    delays = [0.0] + [rng.uniform(0, 1.0) for _ in scripts_[1:]]
+    delays = [0.0] + [rng.uniform(0, spread_s) for _ in scripts_[1:]]
     cpu, wall = time.process_time(), time.perf_counter()
     calls = await asyncio.gather(*(one(s, d) for s, d in zip(scripts_, delays, strict=True)))
     return list(calls), time.perf_counter() - wall, time.process_time() - cpu
 
 
-def stages(turns: Sequence[TurnOutcome]) -> dict[str, float | None]:
+def stages(turns: Sequence[TurnOutcome], q: float = 50) -> dict[str, float | None]:
     metrics = [t.metrics for t in turns if t.metrics is not None]
     return {
-        "endpoint": pct([m.endpoint_ms for m in metrics], 50),
-        "stt": pct([m.stt_ms for m in metrics], 50),
-        "brain": pct([m.brain_ms for m in metrics], 50),
-        "tts_first_audio": pct([m.tts_ms for m in metrics], 50),
+        "endpoint": pct([m.endpoint_ms for m in metrics], q),
+        "stt": pct([m.stt_ms for m in metrics], q),
+        "brain": pct([m.brain_ms for m in metrics], q),
+        "tts_first_audio": pct([m.tts_ms for m in metrics], q),
         "playout": pct(
             [
                 None
@@ -166,7 +173,7 @@ def stages(turns: Sequence[TurnOutcome]) -> dict[str, float | None]:
                 else 1000 * (m.first_frame_out - m.tts_first_audio)
                 for m in metrics
             ],
-            50,
+            q,
         ),
     }
 
@@ -258,12 +265,26 @@ def capacity_row(calls: list[CallOutcome], wall: float, cpu: float) -> dict[str,
         "v2v_ms": {"p50": pct(v2v, 50), "p95": pct(v2v, 95), "max": pct(v2v, 100)},
         "v2v_true_end_ms_p50": pct([t.v2v_true_ms for t in answered], 50),
         "stages_p50_ms": stages(answered),
+        "stages_p95_ms": stages(answered, 95),
         "call_errors": sorted({c.error for c in calls if c.error}),
         "cpu_utilisation": round(cpu / wall, 2),
         "cpu_s_per_answered_turn": round(cpu / max(1, len(answered)), 3),
         "cpu_bound_calls_per_2_cores": round(2 * len(calls) * wall / cpu, 1) if cpu else None,
         "load_avg_1m_after": round(os.getloadavg()[0], 1),
         "accuracy": accuracy(turns),
+        "per_turn": [
+            {
+                "call": n,
+                "turn": i,
+                "kind": "digits" if t.utterance.digits is not None else "sentence",
+                "speech_end": None if t.metrics is None else round(t.metrics.speech_end, 3),
+                "v2v_ms": None if t.metrics is None else t.metrics.voice_to_voice_ms,
+                "stt_ms": None if t.metrics is None else t.metrics.stt_ms,
+                "tts_ms": None if t.metrics is None else t.metrics.tts_ms,
+            }
+            for n, c in enumerate(calls)
+            for i, t in enumerate(c.turns)
+        ],
     }
 
 
@@ -285,6 +306,7 @@ async def realistic(plan: RealisticPlan, whisper: WhisperOptions) -> dict[str, A
         },
         "models_load_s": round(load_s, 2),
         "end_of_speech_ms": agent.turn.end_of_speech_ms,
+        "capacity_spread_s": plan.spread_s,
     }
     script = scripts(bank, 1, plan.single_pairs, seed=1)[0]
     print(f"single call: {len(script)} turns (cold: first turn first)", flush=True)
@@ -309,7 +331,10 @@ async def realistic(plan: RealisticPlan, whisper: WhisperOptions) -> dict[str, A
         print(f"{count} concurrent calls", flush=True)
         batches, decoded = engine.batches, engine.decoded
         calls, wall, cpu = await run(
-            agent, models, scripts(bank, count, plan.pairs_per_call, seed=100 + count)
+            agent,
+            models,
+            scripts(bank, count, plan.pairs_per_call, seed=100 + count),
+            plan.spread_s,
         )
         row = capacity_row(calls, wall, cpu)
         row["whisper_batches"] = engine.batches - batches

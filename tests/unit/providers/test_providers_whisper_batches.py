@@ -22,11 +22,11 @@ class ScriptedEngine(WhisperEngine):
 
     def __init__(self, options: WhisperOptions, fail: bool = False) -> None:  # no model
         self.options = options
-        self._pool = inference_pool(1, "whisper-test")
+        self._pool = inference_pool(options.workers, "whisper-test")
         self._lock = threading.Lock()
         self._queue = deque()
         self._running = 0
-        self._draining = False
+        self._drainers = 0
         self.batches = self.decoded = self.retried = 0
         self.seen: list[list[int]] = []
         self.release = threading.Semaphore(0)
@@ -34,9 +34,10 @@ class ScriptedEngine(WhisperEngine):
         self.fail = fail
 
     def _decode(self, items: Sequence[tuple[Pcm16, str, str | None]]) -> list[str]:
-        self.batches += 1
-        self.decoded += len(items)
-        self.seen.append([len(samples) for samples, _, _ in items])
+        with self._lock:
+            self.batches += 1
+            self.decoded += len(items)
+            self.seen.append([len(samples) for samples, _, _ in items])
         self.started.set()
         self.release.acquire()
         if self.fail:
@@ -54,7 +55,7 @@ async def _started(engine: ScriptedEngine) -> None:
 
 
 def test_requests_that_arrive_during_a_batch_share_the_next_one() -> None:
-    engine = ScriptedEngine(WhisperOptions(max_batch=3))
+    engine = ScriptedEngine(WhisperOptions(max_batch=3, workers=1))
 
     async def scenario() -> list[str]:
         first = asyncio.ensure_future(engine.transcribe(_audio(1), "en", None))
@@ -73,7 +74,7 @@ def test_requests_that_arrive_during_a_batch_share_the_next_one() -> None:
 
 
 def test_a_request_cancelled_before_its_batch_is_never_decoded() -> None:
-    engine = ScriptedEngine(WhisperOptions())
+    engine = ScriptedEngine(WhisperOptions(workers=1))
 
     async def scenario() -> str:
         first = asyncio.ensure_future(engine.transcribe(_audio(1), "en", None))
@@ -92,7 +93,7 @@ def test_a_request_cancelled_before_its_batch_is_never_decoded() -> None:
 
 
 def test_a_failed_batch_fails_every_request_in_it() -> None:
-    engine = ScriptedEngine(WhisperOptions(), fail=True)
+    engine = ScriptedEngine(WhisperOptions(workers=1), fail=True)
 
     async def scenario() -> list[BaseException | str]:
         first = asyncio.ensure_future(engine.transcribe(_audio(1), "en", None))
@@ -108,8 +109,36 @@ def test_a_failed_batch_fails_every_request_in_it() -> None:
     assert engine.busy == 0
 
 
+def test_requests_never_wait_for_a_batch_while_a_worker_is_idle() -> None:
+    engine = ScriptedEngine(WhisperOptions(workers=2, max_batch=8))
+
+    async def scenario() -> list[str]:
+        first = asyncio.ensure_future(engine.transcribe(_audio(1), "en", None))
+        await _started(engine)
+        second = asyncio.ensure_future(engine.transcribe(_audio(2), "en", None))
+        await _started(engine)  # decoded beside the first, not after it
+        assert engine.seen == [[1], [2]]
+        assert engine.decoding == 2
+        rest = [
+            asyncio.ensure_future(engine.transcribe(_audio(n), "en", None)) for n in (3, 4, 5, 6)
+        ]
+        await asyncio.sleep(0)
+        assert engine.busy == 6
+        for _ in range(5):
+            engine.release.release()
+        return await asyncio.gather(first, second, *rest)
+
+    texts = asyncio.run(scenario())
+    assert texts == [f"{n} None" for n in range(1, 7)]
+    # the four queued behind both workers are shared between them: the first to free up
+    # takes half, not all four (max_batch allows it) while the other would sit idle
+    assert engine.seen[2] == [3, 4]
+    assert sorted(n for batch in engine.seen[3:] for n in batch) == [5, 6]
+    assert engine.busy == 0
+
+
 def test_guesses_start_only_within_the_speculation_budget() -> None:
-    engine = ScriptedEngine(WhisperOptions(speculation_budget=2))
+    engine = ScriptedEngine(WhisperOptions(speculation_budget=2, workers=1))
     stt = WhisperSTT(engine)
 
     async def scenario() -> list[bool]:
@@ -129,7 +158,9 @@ def test_guesses_start_only_within_the_speculation_budget() -> None:
     assert asyncio.run(scenario()) == [True, True, False]
 
 
-@pytest.mark.parametrize("options", [{"window_s": 0.5}, {"window_s": 31}, {"max_batch": 0}])
+@pytest.mark.parametrize(
+    "options", [{"window_s": 0.5}, {"window_s": 31}, {"max_batch": 0}, {"workers": 0}]
+)
 def test_bad_options_are_refused(options: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be"):
         WhisperEngine(WhisperOptions(**options))  # type: ignore[arg-type]
