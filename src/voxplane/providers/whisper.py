@@ -73,7 +73,7 @@ class WhisperOptions:
     faster-whisper does; shorter is faster)."""
     max_batch: int = 2
     """Most utterances decoded in one batch."""
-    speculation_budget: int = 2
+    speculation_budget: int = 1
     """Guesses (speculative recognitions) start only while fewer than this many
     recognitions are queued or running: under load, they yield to final ones."""
 
