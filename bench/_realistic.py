@@ -27,12 +27,12 @@ from typing import Any
 from _audio import HELD_OUT_TAKES, DigitBank, Utterance, fsdd_dir, real_sentences
 from _calls import CallOutcome, TurnOutcome, timed_call
 from _stt_eval import DigitScore, levenshtein_words, pipeline_input
-from stt_ab import ab, words
+from stt_ab import OLD_OPTIONS, ab, words
 from voxplane.agents.loader import load_agent_file
 from voxplane.agents.schema import AgentConfig
 from voxplane.providers.cache import PhraseCache, PhraseKey
 from voxplane.providers.flow.brain import FlowBrain
-from voxplane.providers.whisper import WhisperOptions
+from voxplane.providers.whisper import WhisperEngine, WhisperOptions
 from voxplane.runtime.factory import LocalModels
 
 AGENT = Path(__file__).resolve().parent / "agents" / "realistic.yaml"
@@ -325,7 +325,8 @@ async def realistic(plan: RealisticPlan, whisper: WhisperOptions) -> dict[str, A
     report["floor"] = await asyncio.to_thread(floor, turns, watch, models, agent, prompts)
     print("recognizer A/B", flush=True)
     engine = models.whisper
-    report["stt_ab"] = await asyncio.to_thread(ab, {"new": engine}, plan.ab_digits, engine)
+    old = await asyncio.to_thread(WhisperEngine, OLD_OPTIONS)
+    report["stt_ab"] = await asyncio.to_thread(ab, {"new": engine}, plan.ab_digits, old)
     report["capacity"] = {}
     for count in plan.concurrency:
         print(f"{count} concurrent calls", flush=True)

@@ -6,9 +6,9 @@ Both sides run on the same loaded model, on the same clips, interleaved clip by 
 load from other processes hits both alike), through the phone path (8 kHz μ-law, 16 kHz,
 300 ms silence before and 150 ms after, as the pipeline cuts a turn):
 
-- ``old``: ``WhisperModel.transcribe`` with the arguments ``WhisperSTT.recognize`` used
-  before (beam 1, no timestamps, no VAD filter, the prompt as ``initial_prompt``): every
-  utterance in a 30-s encoder window;
+- ``old``: ``WhisperModel.transcribe`` on its own copy of the model, with the thread
+  settings and the arguments ``WhisperSTT.recognize`` used before (beam 1, no timestamps,
+  no VAD filter, the prompt as ``initial_prompt``): every utterance in a 30-s window;
 - ``new``: ``WhisperEngine._transcribe``, the path every call now takes.
 
 Accuracy, speakers split: the tuning speakers are FSDD ``jackson`` and sentence speaker
@@ -42,6 +42,9 @@ from voxplane.providers.whisper import WhisperEngine, WhisperOptions
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
+OLD_OPTIONS = WhisperOptions(cpu_threads=2, workers=1)
+"""The model as ``WhisperSTT.recognize`` ran it before the engine: one thread of two
+CTranslate2 threads (the ``old`` side gets its own copy, whatever the engine's settings)."""
 TUNE = {"digits": ("jackson",), "sentences": ("spk1",)}
 REPORT = {"digits": ("nicolas", "theo"), "sentences": ("spk2",)}
 
@@ -186,7 +189,7 @@ def main() -> None:
         for w in args.window
         for t in args.threads
     }
-    old = next(iter(engines.values()))
+    old = WhisperEngine(OLD_OPTIONS)
     started = time.perf_counter()
     report = {"ab": ab(engines, args.digits, old), "digits_per_speaker": args.digits}
     report["bench_s"] = round(time.perf_counter() - started, 1)
