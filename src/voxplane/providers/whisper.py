@@ -326,17 +326,18 @@ class WhisperEngine:
         return " ".join(segment.text.strip() for segment in segments).strip()
 
     def _tokenizer(self, language: str) -> Any:
-        if language not in self._tokenizers:
-            from faster_whisper.tokenizer import Tokenizer  # noqa: PLC0415 - optional extra
+        with self._lock:  # the inference threads share the cache
+            if language not in self._tokenizers:
+                from faster_whisper.tokenizer import Tokenizer  # noqa: PLC0415 - optional extra
 
-            model = self._model
-            self._tokenizers[language] = Tokenizer(
-                model.hf_tokenizer,
-                model.model.is_multilingual,
-                task="transcribe",
-                language=language if model.model.is_multilingual else "en",
-            )
-        return self._tokenizers[language]
+                model = self._model
+                self._tokenizers[language] = Tokenizer(
+                    model.hf_tokenizer,
+                    model.model.is_multilingual,
+                    task="transcribe",
+                    language=language if model.model.is_multilingual else "en",
+                )
+            return self._tokenizers[language]
 
     @staticmethod
     def _prompt(tokenizer: Any, prompt: str | None) -> list[int]:
