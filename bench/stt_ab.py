@@ -2,8 +2,9 @@
 
 ``.venv/bin/python bench/stt_ab.py [--window 10 15 20] [--digits N] [--threads 1 2]``
 
-Both sides run on the same loaded model, on the same clips, interleaved clip by clip (so
-load from other processes hits both alike), through the phone path (8 kHz μ-law, 16 kHz,
+Both sides run the same model files (each on its own loaded copy, with its own thread
+settings), on the same clips, interleaved clip by clip (so load from other processes hits
+both alike), through the phone path (8 kHz μ-law, 16 kHz,
 300 ms silence before and 150 ms after, as the pipeline cuts a turn):
 
 - ``old``: ``WhisperModel.transcribe`` on its own copy of the model, with the thread
