@@ -53,8 +53,12 @@ def tenant_with_hook(database_url: str, tmp_path: Path) -> tuple[str, dict[str, 
 
 
 async def rows(db: Database, model: Any, tenant_id: str) -> list[Any]:
+    """The tenant's rows oldest first (ids are time-ordered; a table without ORDER BY comes
+    back in whatever order PostgreSQL finds it)."""
     async with db.unit() as session:
-        found = await session.scalars(select(model).where(model.tenant_id == tenant_id))
+        found = await session.scalars(
+            select(model).where(model.tenant_id == tenant_id).order_by(model.id)
+        )
         return list(found.all())
 
 
