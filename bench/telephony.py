@@ -23,7 +23,10 @@ louder than |500|, ``overhead_loud_ms``, close to the measure used before 2026-1
 which dated it to the end of its frame; the voice's faint tail outlasts it), lost
 turns (no answer within 5 s), the worker's memory per call
 (RSS at the busiest point minus before, / calls) and the client's own CPU (a saturated
-client would make the figures lie). Writes ``bench/results/telephony-<time>.json`` and
+client would make the figures lie). The client dates what it receives when its event loop
+gets to it, so with tcpdump installed and as root the jitter and the overhead are also
+read from a capture of the wire (``wire``: the kernel's timestamps on ``lo``, see
+``_wire.py``; ``--no-wire`` skips it). Writes ``bench/results/telephony-<time>.json`` and
 ``telephony-latest.json``; prints one line per level.
 """
 
@@ -38,6 +41,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,6 +61,7 @@ except ImportError:  # not on Windows
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _server import REPO, Stack, bench_stack, terminate_on_sigterm
+from _wire import Message, capture, unavailable, websocket_messages
 from api import _git, _machine, percentiles, process_cpu_s
 from voxplane.media.g711 import ulaw_encode
 from voxplane.media.wav import decode_wav
@@ -129,6 +134,11 @@ class CallStats:
     webhook_ms: float | None = None
     connect_ms: float | None = None
     call_s: float = 0.0
+    port: int = 0
+    """The client's TCP port: its messages in a capture of the wire."""
+    turn_ends: list[tuple[int, float]] = field(default_factory=list)
+    """Per turn, the ``chunk`` of the frame where the caller's voice ends and how long
+    before that frame's send the voice ended (as ``Utterance.speech_end_early_s``)."""
 
 
 class Caller:
@@ -171,6 +181,7 @@ class Caller:
                 sent = await self._send(frame)
                 if index == self.speech.speech_end_frame:
                     speech_end = sent - self.speech.speech_end_early_s
+                    self.stats.turn_ends.append((self.chunk, self.speech.speech_end_early_s))
                 if index == self.speech.loud_end_frame:
                     loud_end = sent - self.speech.loud_end_early_s
             heard = len(self.arrivals)
@@ -240,6 +251,7 @@ async def one_call(
         began = loop.time()
         async with connect(stream_url, max_size=2**20) as ws:
             caller = Caller(ws, form["CallSid"], speech)
+            caller.stats.port = ws.local_address[1]
             caller.stats.webhook_ms = webhook_ms
             caller.stats.connect_ms = 1000 * (loop.time() - began)
             stats = await caller.run(turns, {"token": token})
@@ -256,7 +268,69 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-async def level(stack: Stack, number: str, calls: int, turns: int) -> dict[str, Any]:
+def on_the_wire(messages: list[Message], stats: list[CallStats]) -> dict[str, Any]:
+    """Pacing jitter and response overhead from the kernel's timestamps (see ``_wire``):
+    the caller's voice ends where the client's frame carrying its end went on the wire,
+    less how early in that frame it ended; the answer is the server's media frames on the
+    wire after it, up to the next turn's end. Measured as the client measures, but with
+    neither side's event loop in the timing."""
+    sent: dict[tuple[int, int], float] = {}
+    out: dict[int, list[float]] = {}
+    for message in messages:
+        if not message.text.startswith(b'{"event":"media"'):
+            continue
+        if message.server_to_client:
+            out.setdefault(message.client_port, []).append(message.at)
+            continue
+        at = message.text.find(b'"chunk":"') + 9
+        chunk = int(message.text[at : message.text.index(b'"', at)])
+        sent[(message.client_port, chunk)] = message.at
+    overhead: list[float] = []
+    jitter: list[float] = []
+    missing = 0
+    for call in stats:
+        ends = []
+        for chunk, early_s in call.turn_ends:
+            if (call.port, chunk) not in sent:
+                missing += 1
+                continue
+            ends.append(sent[(call.port, chunk)] - early_s)
+        frames = np.array(out.get(call.port, []))
+        for k, end in enumerate(ends):
+            later = ends[k + 1] if k + 1 < len(ends) else np.inf
+            answer = frames[(frames > end) & (frames < later)]
+            if not len(answer):
+                continue
+            overhead.append(1000 * (answer[0] - end) - END_OF_SPEECH_MS)
+            gaps = np.diff(answer[LEAD_FRAMES:]) * 1000
+            jitter += [abs(g - 20) for g in gaps if g < 60]
+    return {
+        "pacing_jitter_ms": percentiles(jitter, 50, 99, 100),
+        "overhead_ms": percentiles(overhead, 50, 99),
+        "turns": len(overhead),
+        "turn_ends_not_seen": missing,
+    }
+
+
+async def level(stack: Stack, number: str, calls: int, turns: int, wire: bool) -> dict[str, Any]:
+    port = int(stack.base_url.rsplit(":", 1)[1])
+    if not wire:
+        return (await _level(stack, number, calls, turns))[0]
+    with tempfile.TemporaryDirectory() as folder:
+        with capture(Path(folder) / "level.pcap", port) as taken:
+            result, stats = await _level(stack, number, calls, turns)
+        messages, broken = websocket_messages(taken.path, port)
+    result["wire"] = {
+        **on_the_wire(messages, stats),
+        "packets_dropped": taken.dropped,
+        "streams_not_followed": broken,
+    }
+    return result
+
+
+async def _level(
+    stack: Stack, number: str, calls: int, turns: int
+) -> tuple[dict[str, Any], list[CallStats]]:
     speech = utterance()
     baseline = rss_kb(stack.pid)
     peak = baseline
@@ -294,7 +368,7 @@ async def level(stack: Stack, number: str, calls: int, turns: int) -> dict[str, 
         "memory_per_call_kb": round((peak - baseline) / calls),
         "webhook_ms": percentiles([s.webhook_ms for s in stats if s.webhook_ms], 50, 99),
         "ws_connect_ms": percentiles([s.connect_ms for s in stats if s.connect_ms], 50, 99),
-    }
+    }, stats
 
 
 def setup(stack: Stack) -> str:
@@ -328,6 +402,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             "priority": args.priority,
             "agent": AGENT,
         },
+        "wire_unavailable": "--no-wire" if args.no_wire else unavailable(),
         "levels": [],
     }
     env = {
@@ -338,10 +413,11 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     with bench_stack(server_core=SERVER_CORE, priority=args.priority, extra_env=env) as stack:
         number = setup(stack)
         run = uvloop_run or asyncio.run
-        run(level(stack, number, 1, 1))  # warm up: the VAD model loads on the first call
+        run(level(stack, number, 1, 1, False))  # warm up: the VAD model loads on the first call
         profiler = _profiler(args.profile, stack.pid) if args.profile else None
+        wire = report["wire_unavailable"] is None
         for calls in args.calls:
-            result = run(level(stack, number, calls, args.turns))
+            result = run(level(stack, number, calls, args.turns, wire))
             report["levels"].append(result)
             print(
                 f"{calls:4d} calls: worker {result['worker_cores']:.2f} cores "
@@ -355,6 +431,14 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 f"client {result['client_cores']:.2f} cores",
                 flush=True,
             )
+            if wire := result.get("wire"):
+                print(
+                    f"      on the wire: jitter p99 {wire['pacing_jitter_ms']['p99']} ms, "
+                    f"overhead p50/p99 {wire['overhead_ms']['p50']}/{wire['overhead_ms']['p99']} "
+                    f"ms ({wire['turns']} turns; packets dropped {wire['packets_dropped']}, "
+                    f"streams not followed {wire['streams_not_followed']})",
+                    flush=True,
+                )
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(timeout=30)
@@ -379,6 +463,12 @@ def main() -> int:
         type=int,
         default=0,
         help="renice the server and this client by -N (root): a shared machine starves them",
+    )
+    parser.add_argument(
+        "--no-wire",
+        action="store_true",
+        help="no tcpdump capture (by default, as root with tcpdump installed, jitter and "
+        "overhead are also read from the kernel's timestamps on lo)",
     )
     parser.add_argument(
         "--profile", metavar="FILE", help="py-spy the worker during the levels (collapsed stacks)"
