@@ -19,6 +19,8 @@ from conftest import ADMIN_TOKEN, PASSWORD, make_settings
 from voxplane.api.app import create_app
 from voxplane.events import MemoryBus, OutboxRelay, new_event, outbox
 from voxplane.events.delivery import DeliveryOptions, WebhookSender
+from voxplane.events.relay import RelayOptions
+from voxplane.events.stop import Stop
 from voxplane.events.webhooks import fan_out
 from voxplane.security.secretbox import Keyring
 from voxplane.store.db import Database
@@ -160,6 +162,55 @@ def test_a_secret_that_cannot_be_opened_fails_its_delivery_not_the_sender(
             for delivery in await rows(db, WebhookDelivery, tenant_id):
                 assert delivery.status == "pending"  # retried later, as any failure
                 assert "signing secret cannot be opened" in delivery.attempts[0]["error"]
+        finally:
+            await db.aclose()
+
+    asyncio.run(main())
+
+
+def test_a_commit_that_stages_events_wakes_an_idle_relay(database_url: str, tmp_path: Path) -> None:
+    """The relay polls an idle outbox rarely (here: never again, an hour); a unit of work
+    in this process that stages an event wakes it, and one that rolls back does not."""
+    tenant_id, _, _ = tenant_with_hook(database_url, tmp_path)
+
+    async def main() -> None:
+        db = Database(database_url)
+        bus = MemoryBus()
+        hour = 3600.0
+        relay = OutboxRelay(db, bus, RelayOptions(idle_poll_s=hour, idle_poll_max_s=hour))
+        rounds: list[int] = []
+        idle = asyncio.Event()
+        run_once = relay.run_once
+
+        async def counted() -> int:
+            sent = await run_once()
+            rounds.append(sent)
+            if not sent:
+                idle.set()
+            return sent
+
+        relay.run_once = counted  # type: ignore[method-assign]
+        stop = Stop()
+        try:
+            while await run_once():  # what tenant_with_hook staged
+                pass
+            await bus.declare("seen", ["#"])
+            seen = await bus.subscribe("seen")
+            running = asyncio.create_task(relay.run(stop))
+            async with asyncio.timeout(10):
+                await idle.wait()  # the first round found nothing: the relay now waits
+            with pytest.raises(RuntimeError):
+                async with db.unit() as session:
+                    outbox.add(session, new_event("agent.updated", tenant_id, agent_id="x"))
+                    raise RuntimeError("rolled back")
+            async with db.unit() as session:
+                outbox.add(session, new_event("agent.updated", tenant_id, agent_id="agt_w"))
+            delivery = await seen.get(10)
+            assert delivery is not None and delivery.event.data["agent_id"] == "agt_w"
+            stop.request()
+            async with asyncio.timeout(10):
+                await running
+            assert rounds == [0, 1]  # the commit woke it; the rollback did not
         finally:
             await db.aclose()
 

@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from voxplane import __version__
 from voxplane.errors import ConfigError, InvalidError
 from voxplane.events.signing import SIGNATURE_HEADER, signature_header
-from voxplane.events.stop import Stop
+from voxplane.events.stop import Backoff, Stop
 from voxplane.events.vocabulary import Event
 from voxplane.net.urlpolicy import BlockedAddress, parse_url, pin, resolve
 from voxplane.observability import metrics, tracing
@@ -59,6 +59,11 @@ class DeliveryOptions:
     """Attempts in flight to one endpoint at most: a hanging receiver cannot take every
     slot and stall other endpoints (other tenants)."""
     idle_poll_s: float = 0.5
+    """How soon a sender with nothing to claim looks again (sooner when a pending delivery
+    falls due). While none is pending at all the wait doubles, up to ``idle_poll_max_s``:
+    a fan-out in this process wakes it at once; deliveries fanned out by another process
+    wait at most that long (that process's own sender is woken too)."""
+    idle_poll_max_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -135,10 +140,12 @@ class WebhookSender:
                 self._busy[endpoint.id] -= 1
                 self._wake.set()  # a slot is free
 
+        options = self.options
+        idle = Backoff(options.idle_poll_s, max(options.idle_poll_s, options.idle_poll_max_s))
         async with asyncio.TaskGroup() as group:
             while not stop.requested:
                 self._wake.clear()
-                room = self.options.concurrency - in_flight
+                room = options.concurrency - in_flight
                 claimed = await self._claim(room) if room > 0 else []
                 for delivery, endpoint in claimed:
                     in_flight += 1
@@ -147,19 +154,21 @@ class WebhookSender:
                 if claimed and len(claimed) == room:
                     continue  # full: more may be due as soon as a slot frees
                 try:
-                    async with asyncio.timeout(await self._idle_s()):
+                    async with asyncio.timeout(await self._idle_s(idle)):
                         await self._wake.wait()
                 except TimeoutError:
                     pass
 
-    async def _idle_s(self) -> float:
-        """Until the next delivery is due, at most ``idle_poll_s``."""
+    async def _idle_s(self, idle: Backoff) -> float:
+        """Until the next delivery is due, at most the idle poll (which grows while none
+        is pending)."""
         query = select(func.min(WebhookDelivery.next_attempt_at)).where(
             WebhookDelivery.status == "pending"
         )
         due = await self.db.read(lambda connection: connection.scalar(query))
         if due is None:
-            return self.options.idle_poll_s
+            return idle.next_s()
+        idle.reset()
         wait = (due - utcnow()).total_seconds()
         return min(self.options.idle_poll_s, max(0.005, wait))
 

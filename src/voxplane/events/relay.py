@@ -7,6 +7,7 @@ While the bus is away the events wait in the outbox, and the relay retries with 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -33,7 +34,11 @@ class RelayOptions:
     batch: int = 200
     """Events published per transaction."""
     idle_poll_s: float = 0.1
-    """How often an idle relay looks at the outbox again."""
+    """How soon a relay looks at the outbox again after a round that left nothing behind."""
+    idle_poll_max_s: float = 1.0
+    """While the outbox stays empty the relay looks less and less often (doubling from
+    ``idle_poll_s``), up to this. A commit in this process that stages events wakes it at
+    once; events staged by other processes wait at most this long."""
     max_backoff_s: float = 5.0
     """The longest wait between tries while the bus or database is away."""
     keep_published: timedelta = timedelta(days=1)
@@ -98,19 +103,32 @@ class OutboxRelay:
     async def run(self, stop: Stop | None = None) -> None:
         """Relay until ``stop`` is requested (or cancelled)."""
         stop = stop or Stop()
-        backoff = Backoff(most_s=self.options.max_backoff_s)
+        options = self.options
+        backoff = Backoff(most_s=options.max_backoff_s)
+        idle = Backoff(options.idle_poll_s, max(options.idle_poll_s, options.idle_poll_max_s))
+        staged = asyncio.Event()
+        forget = outbox.on_commit(staged.set)
         rounds = 0
-        while not stop.requested:
-            try:
-                sent = await self.run_once()
-                backoff.reset()
-                rounds += 1
-                if rounds % 1000 == 0:
-                    await self.prune()
-            except UnavailableError as error:
-                wait_s = backoff.next_s()
-                log.warning("relay waits", extra={"error": str(error), "retry_s": wait_s})
-                await stop.pause(wait_s)
-                continue
-            if sent < self.options.batch:
-                await stop.pause(self.options.idle_poll_s)
+        try:
+            while not stop.requested:
+                staged.clear()
+                try:
+                    sent = await self.run_once()
+                    backoff.reset()
+                    rounds += 1
+                    if rounds % 1000 == 0:
+                        await self.prune()
+                except UnavailableError as error:
+                    wait_s = backoff.next_s()
+                    log.warning("relay waits", extra={"error": str(error), "retry_s": wait_s})
+                    await stop.pause(wait_s)
+                    continue
+                if sent >= options.batch:
+                    continue
+                if sent:  # busy: the next events are taken in one round a poll from now
+                    idle.reset()
+                    await stop.pause(options.idle_poll_s)
+                else:
+                    await stop.pause(idle.next_s(), staged)
+        finally:
+            forget()

@@ -23,11 +23,20 @@ class Stop:
     def requested(self) -> bool:
         return self._event.is_set()
 
-    async def pause(self, seconds: float) -> bool:
-        """Sleep ``seconds``, less if a stop is requested meanwhile; whether one was."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._event.wait()
+    async def pause(self, seconds: float, wake: asyncio.Event | None = None) -> bool:
+        """Sleep ``seconds``, less if a stop is requested (or ``wake`` is set) meanwhile;
+        whether a stop was."""
+        if wake is None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await self._event.wait()
+            return self.requested
+        waits = [asyncio.ensure_future(self._event.wait()), asyncio.ensure_future(wake.wait())]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
         return self.requested
 
 
