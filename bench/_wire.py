@@ -16,13 +16,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import struct
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from voxplane.testing import pcap
 
 _DATA_OR_SYN = (
     "(ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2)) != 0"
@@ -40,44 +39,9 @@ def unavailable() -> str | None:
     return None
 
 
-@dataclass
-class Capture:
-    path: Path
-    dropped: int | None = None
-    """Packets the kernel dropped (tcpdump's own count), known once the capture ended."""
-
-
-@contextlib.contextmanager
-def capture(path: Path, port: int) -> Iterator[Capture]:
-    """tcpdump on ``lo``, TCP port ``port`` both ways, nanosecond stamps, while the block runs."""
-    command = [
-        "tcpdump", "-i", "lo", "-n", "--immediate-mode", "-U", "-B", "65536",
-        "--time-stamp-precision=nano", "-w", str(path), f"tcp port {port} and ({_DATA_OR_SYN})",
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stderr=subprocess.PIPE)
-    assert process.stderr is not None
-    os.set_blocking(process.stderr.fileno(), False)
-    seen = b""
-    deadline = time.monotonic() + 10
-    while b"listening on" not in seen:
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"tcpdump did not start: {seen.decode(errors='replace')}")
-        time.sleep(0.05)
-        seen += process.stderr.read() or b""
-    result = Capture(path)
-    try:
-        yield result
-    finally:
-        time.sleep(0.3)
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
-        os.set_blocking(process.stderr.fileno(), True)
-        seen += process.stderr.read()
-        process.stderr.close()
-        for line in seen.decode(errors="replace").splitlines():
-            if "dropped by kernel" in line:
-                result.dropped = int(line.split()[0])
+def capture(path: Path, port: int) -> contextlib.AbstractContextManager[pcap.Capture]:
+    """tcpdump on ``lo``, TCP port ``port`` both ways, data segments and SYNs only."""
+    return pcap.capture(path, f"tcp port {port} and ({_DATA_OR_SYN})")
 
 
 @dataclass(frozen=True)
@@ -100,21 +64,10 @@ def websocket_messages(path: Path, server_port: int) -> tuple[list[Message], int
     """Every complete websocket text or binary message on ``server_port``, in wire order,
     and the number of TCP streams that could not be followed (a gap in sequence numbers:
     tcpdump dropped a segment). Control frames and the HTTP upgrade are skipped."""
-    data = path.read_bytes()
-    magic, _, _, _, _, _, linktype = struct.unpack_from("<IHHiIII", data)
-    if magic not in (0xA1B2C3D4, 0xA1B23C4D):
-        raise ValueError(f"{path}: not a little-endian pcap")
-    scale = 1e-6 if magic == 0xA1B2C3D4 else 1e-9
-    link = {1: 14, 113: 16, 276: 20, 101: 0}[linktype]
     flows: dict[tuple[int, int], _Flow] = {}
     messages: list[Message] = []
-    offset = 24
-    while offset + 16 <= len(data):
-        seconds, fraction, length, _ = struct.unpack_from("<IIII", data, offset)
-        frame = data[offset + 16 : offset + 16 + length]
-        offset += 16 + length
-        ip = frame[link:]
-        if len(ip) < 40 or ip[0] >> 4 != 4 or ip[9] != 6:
+    for at, ip in pcap.ipv4_packets(path):
+        if len(ip) < 40 or ip[9] != 6:
             continue
         ip_len = struct.unpack_from("!H", ip, 2)[0]
         header = (ip[0] & 0x0F) * 4
@@ -135,7 +88,6 @@ def websocket_messages(path: Path, server_port: int) -> tuple[list[Message], int
         flow.next_seq = (seq + len(payload)) % 2**32
         flow.buffer += payload
         to_client = sport == server_port
-        at = seconds + fraction * scale
         for text in _frames(flow):
             messages.append(Message(at, to_client, dport if to_client else sport, text))
     return messages, sum(f.broken for f in flows.values())

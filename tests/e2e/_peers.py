@@ -28,6 +28,7 @@ from voxplane.media.g711 import ulaw_decode, ulaw_encode
 from voxplane.media.resample import resample
 from voxplane.media.rtp import RtpPacket
 from voxplane.media.wav import decode_wav
+from voxplane.testing import pcap
 
 REPO = Path(__file__).parents[2]
 FSDD = REPO.parent / "shared" / "audio" / "fsdd"
@@ -229,32 +230,9 @@ def run_sipp(
 
 @contextlib.contextmanager
 def capture(path: Path, udp_filter: str) -> Iterator[Path]:
-    """tcpdump on ``lo`` writing ``path`` while the block runs.
-
-    ``--immediate-mode``: without it libpcap hands packets over a buffer block at a time
-    (up to a 1 s timeout), and the block still open when tcpdump is stopped is lost: the
-    last half second of a call, which is where the agent reads the code back."""
-    command = [
-        *(need("tcpdump"), "-i", "lo", "--immediate-mode", "-U", "-n"),
-        *("-w", str(path), udp_filter),
-    ]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE)
-    assert process.stderr is not None
-    os.set_blocking(process.stderr.fileno(), False)
-    seen = b""
-    deadline = time.monotonic() + 10
-    while b"listening on" not in seen:
-        if process.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"tcpdump did not start: {seen.decode(errors='replace')}")
-        time.sleep(0.05)
-        seen += process.stderr.read() or b""
-    try:
+    """tcpdump on ``lo`` writing ``path`` while the block runs."""
+    with pcap.capture(path, udp_filter, tcpdump=need("tcpdump")):
         yield path
-    finally:
-        time.sleep(0.3)
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=10)
-        process.stderr.close()
 
 
 @dataclass(frozen=True)
@@ -266,26 +244,16 @@ class Datagram:
 
 
 def read_pcap(path: Path) -> list[Datagram]:
-    """IPv4/UDP datagrams of a pcap file (Ethernet, Linux cooked or raw link types)."""
-    data = path.read_bytes()
-    magic, _, _, _, _, _, linktype = struct.unpack_from("<IHHiIII", data)
-    assert magic in (0xA1B2C3D4, 0xA1B23C4D), "not a little-endian pcap"
-    scale = 1e-6 if magic == 0xA1B2C3D4 else 1e-9
-    link = {1: 14, 113: 16, 276: 20, 101: 0}[linktype]
+    """IPv4/UDP datagrams of a pcap file."""
     out: list[Datagram] = []
-    offset = 24
-    while offset + 16 <= len(data):
-        seconds, fraction, length, _ = struct.unpack_from("<IIII", data, offset)
-        frame = data[offset + 16 : offset + 16 + length]
-        offset += 16 + length
-        ip = frame[link:]
-        if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 17:
+    for at, ip in pcap.ipv4_packets(path):
+        if ip[9] != 17:
             continue
         header = (ip[0] & 0x0F) * 4
         sport, dport, _, _ = struct.unpack_from("!HHHH", ip, header)
         src = (socket.inet_ntoa(ip[12:16]), sport)
         dst = (socket.inet_ntoa(ip[16:20]), dport)
-        out.append(Datagram(seconds + fraction * scale, src, dst, ip[header + 8 :]))
+        out.append(Datagram(at, src, dst, ip[header + 8 :]))
     return out
 
 
