@@ -410,6 +410,16 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "VOXPLANE_MAX_CALLS": "10000",  # scripted providers: not the local models' capacity
         "VOXPLANE_LOG_LEVEL": "warning",
     }
+    if args.probe:
+        folder = RESULTS / f"probes-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = [str(BENCH / "probes"), *filter(None, [os.environ.get("PYTHONPATH")])]
+        os.environ.update(
+            PYTHONPATH=os.pathsep.join(paths),
+            VOXPLANE_PROBES=args.probe,
+            VOXPLANE_PROBE_DIR=str(folder),
+        )
+        report["probes"] = {"probes": args.probe, "folder": str(folder)}
     with bench_stack(server_core=SERVER_CORE, priority=args.priority, extra_env=env) as stack:
         number = setup(stack)
         run = uvloop_run or asyncio.run
@@ -469,6 +479,12 @@ def main() -> int:
         action="store_true",
         help="no tcpdump capture (by default, as root with tcpdump installed, jitter and "
         "overhead are also read from the kernel's timestamps on lo)",
+    )
+    parser.add_argument(
+        "--probe",
+        metavar="NAMES",
+        help="probes in the server, comma-separated: gc, gc-off, ort, lag "
+        "(bench/probes/sitecustomize.py; lines under bench/results/probes-<time>/)",
     )
     parser.add_argument(
         "--profile", metavar="FILE", help="py-spy the worker during the levels (collapsed stacks)"
