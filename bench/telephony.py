@@ -124,6 +124,16 @@ def utterance() -> Utterance:
 SILENCE = base64.b64encode(ulaw_encode(np.zeros(160, np.int16))).decode()
 
 
+def answer_measures(frames: list[float], voice_end: float) -> tuple[float, list[float]]:
+    """One answer's response overhead (its first frame − the end of the caller's voice −
+    the end-of-speech silence, ms) and pacing jitter (|gap − 20 ms| between its paced
+    frames: the first ``LEAD_FRAMES`` go out together by design, and a gap of 60 ms or
+    more is a pause between sentences), from the times its frames arrived."""
+    gaps = np.diff(frames[LEAD_FRAMES:]) * 1000
+    overhead = 1000 * (frames[0] - voice_end) - END_OF_SPEECH_MS
+    return overhead, [abs(float(g) - 20) for g in gaps if g < 60]
+
+
 @dataclass
 class CallStats:
     overhead_ms: list[float] = field(default_factory=list)
@@ -188,12 +198,11 @@ class Caller:
             if not await self._wait_answer(heard):
                 self.stats.lost_turns += 1
                 continue
-            overhead = 1000 * (self.arrivals[heard] - speech_end) - END_OF_SPEECH_MS
+            overhead, jitter = answer_measures(self.arrivals[heard:], speech_end)
             self.stats.overhead_ms.append(overhead)
+            self.stats.jitter_ms += jitter
             loud = 1000 * (self.arrivals[heard] - loud_end) - END_OF_SPEECH_MS
             self.stats.overhead_loud_ms.append(loud)
-            gaps = np.diff(self.arrivals[heard + LEAD_FRAMES :]) * 1000
-            self.stats.jitter_ms += [abs(g - 20) for g in gaps if g < 60]
         await self.ws.send(json.dumps({"event": "stop", "streamSid": self.sid}))
 
     async def _wait_answer(self, heard: int) -> bool:
@@ -301,9 +310,9 @@ def on_the_wire(messages: list[Message], stats: list[CallStats]) -> dict[str, An
             answer = frames[(frames > end) & (frames < later)]
             if not len(answer):
                 continue
-            overhead.append(1000 * (answer[0] - end) - END_OF_SPEECH_MS)
-            gaps = np.diff(answer[LEAD_FRAMES:]) * 1000
-            jitter += [abs(g - 20) for g in gaps if g < 60]
+            answered, paced = answer_measures(list(answer), end)
+            overhead.append(answered)
+            jitter += paced
     return {
         "pacing_jitter_ms": percentiles(jitter, 50, 99, 100),
         "overhead_ms": percentiles(overhead, 50, 99),
