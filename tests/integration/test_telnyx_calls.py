@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from test_twilio_calls import (
     AGENT,
     REPLY,
+    TRANSFERRING,
     Line,
     Server,
     quiet_for,
@@ -37,7 +38,7 @@ __all__ = ["server"]  # the module-scoped server fixture, shared with the Twilio
 KEY = Ed25519PrivateKey.generate()
 
 
-def new_line(server: Server, key: Ed25519PrivateKey = KEY) -> Line:
+def new_line(server: Server, key: Ed25519PrivateKey = KEY, agent: dict[str, Any] = AGENT) -> Line:
     """A tenant whose Telnyx account's public key is stored, an agent and its number."""
     name = f"t-{secrets.token_hex(4)}"
     made = httpx.post(
@@ -47,7 +48,7 @@ def new_line(server: Server, key: Ed25519PrivateKey = KEY) -> Line:
     )
     assert made.status_code == 201, made.text
     headers = {"Authorization": f"Bearer {made.json()['api_key']}"}
-    created = httpx.post(f"{server.url}/v1/agents", json=AGENT, headers=headers)
+    created = httpx.post(f"{server.url}/v1/agents", json=agent, headers=headers)
     assert created.status_code == 201, created.text
     number = f"+1555{secrets.randbelow(10**7):07d}"
     body = {"number": number, "agent_id": created.json()["id"]}
@@ -74,6 +75,7 @@ def test_a_conversation_with_barge_in_over_telnyx_media_streaming(server: Server
         server.url.replace("http://", "ws://") + "/v1/telnyx/stream"
     )
     assert len(parse_qs(url.query)["token"][0]) >= 32
+    assert texml.redirect == server.url + "/v1/telnyx/voice/ended"
     marks: dict[str, int] = {}
 
     async def caller(stream: TelnyxStream) -> None:
@@ -103,6 +105,57 @@ def test_a_conversation_with_barge_in_over_telnyx_media_streaming(server: Server
     role, cut, interrupted = turns[2]
     assert role == "agent" and interrupted and REPLY.startswith(cut) and cut != REPLY
     assert turns[3:] == [("user", "Tuesday please.", False), ("agent", REPLY, False)]
+
+
+def test_a_transfer_is_dialled_by_telnyx_when_the_stream_ends(server: Server) -> None:
+    line = new_line(server, agent=TRANSFERRING)
+    form = call_form(line.number)
+    texml = parse_twiml(webhook(server, form).text)
+
+    async def caller(stream: TelnyxStream) -> None:
+        await silence_until(stream, quiet_for(stream.heard, 0.4), 10)
+        await stream.say(tone(800, 8000))
+        await stream.silence(20)
+
+    async def main() -> Heard:
+        stream = await TelnyxStream.open(texml, form["CallSid"])
+        async with asyncio.timeout(60):
+            return await stream.run(caller)
+
+    heard = asyncio.run(main())
+    assert (heard.close_code, heard.close_reason) == (1000, "call transferred")
+    # What TeXML's <Redirect> after the stream asks; signed as every Telnyx request is.
+    assert texml.redirect is not None
+    ended = urlsplit(texml.redirect).path
+    asked = {**form, "CallStatus": "in-progress"}
+    other = new_line(server, Ed25519PrivateKey.generate())  # a tenant signing for its number
+    stolen = signed_post(server.url, ended, KEY, {**asked, "To": other.number})
+    assert stolen.status_code == 403  # KEY is not that tenant's key
+    other_key = Ed25519PrivateKey.generate()
+    third = new_line(server, other_key)
+    foreign = signed_post(server.url, ended, other_key, {**asked, "To": third.number})
+    assert foreign.status_code == 200 and "<Hangup/>" in foreign.text  # not its call
+    unsigned = httpx.post(server.url + ended, data=asked)
+    assert unsigned.status_code == 403
+    after = signed_post(server.url, ended, KEY, asked)
+    assert after.status_code == 200 and "<Dial>+15550100</Dial>" in after.text
+    again = signed_post(server.url, ended, KEY, asked)
+    assert "<Hangup/>" in again.text  # the transfer is dialled once
+    call = recorded_call(server, line)
+    assert call["end_reason"] == "transfer"
+    assert [t["text"] for t in call["turns"]] == [
+        "Hello.",
+        "I want a human please.",
+        "Connecting you.",
+    ]
+
+
+def test_a_stream_that_ends_without_a_transfer_hangs_up(server: Server) -> None:
+    line = new_line(server)
+    form = call_form(line.number)
+    ended = signed_post(server.url, "/v1/telnyx/voice/ended", KEY, form)
+    assert ended.status_code == 200 and "<Hangup/>" in ended.text
+    assert "<Dial>" not in ended.text
 
 
 def test_the_webhook_refuses_what_telnyx_did_not_sign_now(server: Server) -> None:

@@ -130,8 +130,7 @@ class TwilioRoutes:
 
     def router(self) -> APIRouter:
         router = APIRouter(prefix="/v1/twilio", tags=["telephony"])
-        # (tenant, CallSid) → target: only the tenant whose call it was can collect it
-        transfers: OrderedDict[tuple[str, str], str] = OrderedDict()
+        transfers = Transfers()
 
         @router.post("/voice", summary="Twilio voice webhook: answer with a media stream")
         async def voice(request: Request) -> Response:
@@ -157,21 +156,13 @@ class TwilioRoutes:
             if isinstance(verified, Response):
                 return verified
             form, tenant_id = verified
-            target = transfers.pop((tenant_id, form.get("CallSid", "")), None)
-            if target is None or is_emergency_number(target):
-                return Response(twiml.hang_up(), media_type=XML)
-            return Response(twiml.dial(target), media_type=XML)
+            return transfers.next_step(tenant_id, form.get("CallSid", ""))
 
         @router.websocket("/stream")
         async def stream(websocket: WebSocket) -> None:
-            served = await serve_stream(websocket, TwilioDialect(), self.runtime, self.tokens)
-            if served is None:
-                return
-            transport, tenant_id = served
-            if transport.transferred_to is not None:
-                transfers[tenant_id, transport.info.call_id] = transport.transferred_to
-                while len(transfers) > TRANSFERS_KEPT:
-                    transfers.popitem(last=False)
+            transfers.note(
+                await serve_stream(websocket, TwilioDialect(), self.runtime, self.tokens)
+            )
 
         return router
 
@@ -200,6 +191,35 @@ class TwilioRoutes:
             log.warning("twilio webhook: bad signature", extra={"tenant_id": route.tenant_id})
             return Response("invalid X-Twilio-Signature", status_code=403)
         return form, route.tenant_id
+
+
+class Transfers:
+    """Where media-stream calls the agent transferred go, kept from the end of the stream
+    until the carrier asks what to do next: (tenant, call id) → target, at most
+    :data:`TRANSFERS_KEPT` (the oldest dropped). Only the tenant whose call it was (the one
+    that signed the carrier's request) collects a target, and only once."""
+
+    def __init__(self) -> None:
+        self._targets: OrderedDict[tuple[str, str], str] = OrderedDict()
+
+    def note(self, served: tuple[MediaStreamTransport, str] | None) -> None:
+        """Keeps the target of a stream :func:`serve_stream` ran, if it was transferred."""
+        if served is None:
+            return
+        transport, tenant_id = served
+        if transport.transferred_to is None:
+            return
+        self._targets[tenant_id, transport.info.call_id] = transport.transferred_to
+        while len(self._targets) > TRANSFERS_KEPT:
+            self._targets.popitem(last=False)
+
+    def next_step(self, tenant_id: str, call_id: str) -> Response:
+        """The carrier's next verb once the stream ended: ``<Dial>`` the target the agent
+        transferred to (never an emergency number, checked again here), else ``<Hangup/>``."""
+        target = self._targets.pop((tenant_id, call_id), None)
+        if target is None or is_emergency_number(target):
+            return Response(twiml.hang_up(), media_type=XML)
+        return Response(twiml.dial(target), media_type=XML)
 
 
 async def serve_stream(

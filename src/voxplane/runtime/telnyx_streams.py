@@ -7,13 +7,17 @@ websocket, the Telnyx twin of :mod:`voxplane.runtime.media_streams` (Twilio).
                 telnyx-signature-ed25519 against the tenant's "telnyx" public keys,
                 runtime.admit ──► <Reject> / 503 if refused
            ◄── <Connect><Stream url="wss://…/v1/telnyx/stream?token=…" bidirectionalMode="rtp">
+               <Redirect>…/v1/telnyx/voice/ended</Redirect>
     Telnyx ══ WS /v1/telnyx/stream ══► connected, start ──► runtime.run
-           ◄── media / mark / clear          until stop, hang-up
+           ◄── media / mark / clear          until stop, hang-up or transfer
+    Telnyx ──POST /v1/telnyx/voice/ended (signed)──► <Dial> the transfer target, or <Hangup/>
 
 The tenant stores its Telnyx account's public key (base64, as the portal shows it) as a
 credential with ``provider: "telnyx"``. The single-use stream token rides in the stream
-URL: TeXML documents no custom parameters for the start message. A transfer asked for by
-the agent ends the stream (TeXML has no ``<Connect action>`` to dial the target from).
+URL: TeXML documents no custom parameters for the start message. TeXML runs the verbs
+after ``<Connect>`` once the stream stops (it has no ``<Connect action>``), so a
+``<Redirect>`` there asks voxplane what comes next: the target of a transfer the agent
+asked for, or a hang-up.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from voxplane.runtime.calls import CallRefused, CallRuntime
 from voxplane.runtime.media_streams import (
     XML,
     StreamTokens,
+    Transfers,
     call_info,
     refusal,
     serve_stream,
@@ -59,6 +64,7 @@ class TelnyxRoutes:
 
     def router(self) -> APIRouter:
         router = APIRouter(prefix="/v1/telnyx", tags=["telephony"])
+        transfers = Transfers()
 
         @router.post("/voice", summary="Telnyx TeXML voice webhook: answer with a media stream")
         async def voice(request: Request) -> Response:
@@ -66,26 +72,41 @@ class TelnyxRoutes:
             if isinstance(verified, Response):
                 return verified
             try:
-                admission = await self.runtime.admit(call_info(verified, "telnyx"))
+                admission = await self.runtime.admit(call_info(verified[0], "telnyx"))
                 token = await self.tokens.issue(admission)
             except CallRefused as refused:
                 return refusal(refused)
             url = f"{websocket_url(self.public_url)}/v1/telnyx/stream?token={quote(token)}"
-            document = twiml.connect_stream(url, {}, attributes=STREAM_ATTRIBUTES)
+            document = twiml.connect_stream(
+                url,
+                {},
+                attributes=STREAM_ATTRIBUTES,
+                redirect=self.public_url + "/v1/telnyx/voice/ended",
+            )
             return Response(document, media_type=XML)
+
+        @router.post("/voice/ended", summary="Telnyx: the media stream ended")
+        async def ended(request: Request) -> Response:
+            verified = await self._verified_form(request)
+            if isinstance(verified, Response):
+                return verified
+            form, tenant_id = verified
+            return transfers.next_step(tenant_id, form.get("CallSid", ""))
 
         @router.websocket("/stream")
         async def stream(websocket: WebSocket) -> None:
             url_token = websocket.query_params.get("token")
-            await serve_stream(
-                websocket, TelnyxDialect(), self.runtime, self.tokens, url_token=url_token
+            transfers.note(
+                await serve_stream(
+                    websocket, TelnyxDialect(), self.runtime, self.tokens, url_token=url_token
+                )
             )
 
         return router
 
-    async def _verified_form(self, request: Request) -> dict[str, str] | Response:
-        """The webhook's form when Telnyx signed it with a key of the tenant owning the
-        dialled number; else the response refusing it."""
+    async def _verified_form(self, request: Request) -> tuple[dict[str, str], str] | Response:
+        """The webhook's form and the tenant owning the dialled number, when Telnyx signed
+        it with a key of that tenant; else the response refusing it."""
         if not request.headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"
         ):
@@ -106,4 +127,4 @@ class TelnyxRoutes:
         if not keys or not telnyx_signature.is_valid(signature, timestamp, body, keys, time.time()):
             log.warning("telnyx webhook: bad signature", extra={"tenant_id": route.tenant_id})
             return Response(_REFUSED, status_code=403)
-        return form
+        return form, route.tenant_id

@@ -37,6 +37,8 @@ class Twiml:
     stream_url: str
     parameters: dict[str, str]
     action: str | None
+    redirect: str | None = None
+    """TeXML: where the ``<Redirect>`` after the stream goes once it stops."""
 
 
 def parse_twiml(document: str) -> Twiml:
@@ -46,7 +48,9 @@ def parse_twiml(document: str) -> Twiml:
     stream = connect_.find("Stream")
     assert stream is not None, document
     params = {p.attrib["name"]: p.attrib["value"] for p in stream.findall("Parameter")}
-    return Twiml(stream.attrib["url"], params, connect_.attrib.get("action"))
+    redirect = root.find("Redirect")
+    after = None if redirect is None else redirect.text
+    return Twiml(stream.attrib["url"], params, connect_.attrib.get("action"), after)
 
 
 def signed_post(

@@ -59,3 +59,14 @@ def test_texml_stream_takes_telnyx_attributes() -> None:
     assert (
         '<Stream url="wss://h/v1/telnyx/stream?token=a&amp;b" bidirectionalMode="rtp">' in document
     )
+
+
+def test_texml_stream_is_followed_by_a_redirect_when_asked() -> None:
+    document = twiml.connect_stream(
+        "wss://h/s", {}, redirect="https://h/v1/telnyx/voice/ended?a=1&b=<2>"
+    )
+    assert document.endswith(
+        '</Connect><Redirect method="POST">https://h/v1/telnyx/voice/ended?a=1&amp;b=&lt;2&gt;'
+        "</Redirect></Response>"
+    )
+    assert "<Redirect" not in twiml.connect_stream("wss://h/s", {})

@@ -15,11 +15,14 @@ def connect_stream(
     parameters: Mapping[str, str],
     action: str | None = None,
     attributes: Mapping[str, str] | None = None,
+    redirect: str | None = None,
 ) -> str:
     """``<Connect><Stream>``: a bidirectional media stream to ``url``; each parameter
     reaches the websocket in the start message's ``customParameters``. Twilio requests
-    ``action`` for what to do next once the stream ends. ``attributes`` are more attributes
-    of ``<Stream>`` (TeXML's ``bidirectionalMode``)."""
+    ``action`` for what to do next once the stream ends; TeXML has no ``action`` but goes on
+    to the next verb, so ``redirect`` follows the stream with ``<Redirect>`` (a POST) to
+    that URL. ``attributes`` are more attributes of ``<Stream>`` (TeXML's
+    ``bidirectionalMode``)."""
     params = "".join(
         f"<Parameter name={_attr(name)} value={_attr(value)}/>"
         for name, value in parameters.items()
@@ -27,7 +30,8 @@ def connect_stream(
     extra = "".join(f" {name}={_attr(value)}" for name, value in (attributes or {}).items())
     stream = f"<Stream url={_attr(url)}{extra}>{params}</Stream>"
     connect = "<Connect>" if action is None else f"<Connect action={_attr(action)}>"
-    return f"{_HEAD}<Response>{connect}{stream}</Connect></Response>"
+    then = "" if redirect is None else f'<Redirect method="POST">{escape(redirect)}</Redirect>'
+    return f"{_HEAD}<Response>{connect}{stream}</Connect>{then}</Response>"
 
 
 def reject(reason: Literal["rejected", "busy"] = "rejected") -> str:
