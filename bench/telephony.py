@@ -20,7 +20,11 @@ overhead (the end of the caller's voice, where the last digit's recording ends a
 silence begins → first agent frame received, minus the agent's 300 ms end-of-speech
 silence; both ends dated to the sample within their frame; also from the last sample
 louder than |500|, ``overhead_loud_ms``, close to the measure used before 2026-12-01,
-which dated it to the end of its frame; the voice's faint tail outlasts it), lost
+which dated it to the end of its frame; the voice's faint tail outlasts it; and from the
+frame that completes the end-of-speech silence, ``overhead_after_frame_ms``: no receiver
+can know the silence has lasted 300 ms before the 20-ms frame holding its end has come,
+which on this utterance is 11.1 ms after it, so that part is the line's, not the
+worker's), lost
 turns (no answer within 5 s), the worker's memory per call
 (RSS at the busiest point minus before, / calls) and the client's own CPU (a saturated
 client would make the figures lie). The client dates what it receives when its event loop
@@ -36,6 +40,7 @@ import argparse
 import asyncio
 import base64
 import json
+import math
 import os
 import secrets
 import signal
@@ -124,6 +129,13 @@ def utterance() -> Utterance:
 SILENCE = base64.b64encode(ulaw_encode(np.zeros(160, np.int16))).decode()
 
 
+def silence_frames(speech_end_early_s: float) -> int:
+    """How many frames after the one where the voice ends comes the frame that completes
+    the end-of-speech silence (the voice ends ``speech_end_early_s`` before its frame's
+    end; each frame is sent at its end)."""
+    return math.ceil(round((END_OF_SPEECH_MS / 1000 - speech_end_early_s) / 0.02, 9))
+
+
 def answer_measures(frames: list[float], voice_end: float) -> tuple[float, list[float]]:
     """One answer's response overhead (its first frame − the end of the caller's voice −
     the end-of-speech silence, ms) and pacing jitter (|gap − 20 ms| between its paced
@@ -138,6 +150,7 @@ def answer_measures(frames: list[float], voice_end: float) -> tuple[float, list[
 class CallStats:
     overhead_ms: list[float] = field(default_factory=list)
     overhead_loud_ms: list[float] = field(default_factory=list)
+    overhead_after_frame_ms: list[float] = field(default_factory=list)
     jitter_ms: list[float] = field(default_factory=list)
     lost_turns: int = 0
     failed: str | None = None
@@ -163,6 +176,9 @@ class Caller:
         self.arrivals: list[float] = []
         self.chunk = 0
         self.t0 = 0.0
+        self.silence_chunk = 0
+        """The frame that completes the end-of-speech silence of the turn going on."""
+        self.silence_sent = 0.0
 
     async def run(self, turns: int, parameters: dict[str, str]) -> CallStats:
         start = {
@@ -190,8 +206,10 @@ class Caller:
             for index, frame in enumerate(self.speech.frames):
                 sent = await self._send(frame)
                 if index == self.speech.speech_end_frame:
-                    speech_end = sent - self.speech.speech_end_early_s
-                    self.stats.turn_ends.append((self.chunk, self.speech.speech_end_early_s))
+                    early = self.speech.speech_end_early_s
+                    speech_end = sent - early
+                    self.stats.turn_ends.append((self.chunk, early))
+                    self.silence_chunk = self.chunk + silence_frames(early)
                 if index == self.speech.loud_end_frame:
                     loud_end = sent - self.speech.loud_end_early_s
             heard = len(self.arrivals)
@@ -203,6 +221,8 @@ class Caller:
             self.stats.jitter_ms += jitter
             loud = 1000 * (self.arrivals[heard] - loud_end) - END_OF_SPEECH_MS
             self.stats.overhead_loud_ms.append(loud)
+            after = 1000 * (self.arrivals[heard] - self.silence_sent)
+            self.stats.overhead_after_frame_ms.append(after)
         await self.ws.send(json.dumps({"event": "stop", "streamSid": self.sid}))
 
     async def _wait_answer(self, heard: int) -> bool:
@@ -227,6 +247,8 @@ class Caller:
             f'{{"event":"media","streamSid":"{self.sid}","media":{{"track":"inbound",'
             f'"chunk":"{self.chunk}","timestamp":"{20 * self.chunk}","payload":"{payload}"}}}}'
         )
+        if self.chunk == self.silence_chunk:
+            self.silence_sent = loop.time()
         return loop.time()
 
     async def _receive(self) -> None:
@@ -295,27 +317,31 @@ def on_the_wire(messages: list[Message], stats: list[CallStats]) -> dict[str, An
         chunk = int(message.text[at : message.text.index(b'"', at)])
         sent[(message.client_port, chunk)] = message.at
     overhead: list[float] = []
+    after_frame: list[float] = []
     jitter: list[float] = []
     missing = 0
     for call in stats:
         ends = []
         for chunk, early_s in call.turn_ends:
-            if (call.port, chunk) not in sent:
+            completing = (call.port, chunk + silence_frames(early_s))
+            if (call.port, chunk) not in sent or completing not in sent:
                 missing += 1
                 continue
-            ends.append(sent[(call.port, chunk)] - early_s)
+            ends.append((sent[(call.port, chunk)] - early_s, sent[completing]))
         frames = np.array(out.get(call.port, []))
-        for k, end in enumerate(ends):
-            later = ends[k + 1] if k + 1 < len(ends) else np.inf
+        for k, (end, complete) in enumerate(ends):
+            later = ends[k + 1][0] if k + 1 < len(ends) else np.inf
             answer = frames[(frames > end) & (frames < later)]
             if not len(answer):
                 continue
             answered, paced = answer_measures(list(answer), end)
             overhead.append(answered)
+            after_frame.append(1000 * (answer[0] - complete))
             jitter += paced
     return {
         "pacing_jitter_ms": percentiles(jitter, 50, 99, 100),
         "overhead_ms": percentiles(overhead, 50, 99),
+        "overhead_after_frame_ms": percentiles(after_frame, 50, 99),
         "turns": len(overhead),
         "turn_ends_not_seen": missing,
     }
@@ -370,6 +396,14 @@ async def _level(
         "pacing_jitter_ms": percentiles(jitter, 50, 99, 100),
         "overhead_ms": percentiles(overhead, 50, 99),
         "overhead_loud_ms": percentiles([v for s in stats for v in s.overhead_loud_ms], 50, 99),
+        "overhead_after_frame_ms": percentiles(
+            [v for s in stats for v in s.overhead_after_frame_ms], 50, 99
+        ),
+        "silence_frame_wait_ms": round(
+            20 * silence_frames(speech.speech_end_early_s)
+            - (END_OF_SPEECH_MS - 1000 * speech.speech_end_early_s),
+            3,
+        ),
         "turns": len(overhead),
         "lost_turns": sum(s.lost_turns for s in stats),
         "failed_calls": len(failed),
@@ -444,7 +478,10 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 f"jitter p99 {result['pacing_jitter_ms']['p99']} ms, overhead p50/p99 "
                 f"{result['overhead_ms']['p50']}/{result['overhead_ms']['p99']} ms "
                 f"(from the last loud sample {result['overhead_loud_ms']['p50']}/"
-                f"{result['overhead_loud_ms']['p99']}), "
+                f"{result['overhead_loud_ms']['p99']}; from the frame completing the silence, "
+                f"{result['silence_frame_wait_ms']} ms after it, "
+                f"{result['overhead_after_frame_ms']['p50']}/"
+                f"{result['overhead_after_frame_ms']['p99']}), "
                 f"lost {result['lost_turns']}/{result['turns'] + result['lost_turns']}, "
                 f"failed {result['failed_calls']}, {result['memory_per_call_kb']} KB/call, "
                 f"client {result['client_cores']:.2f} cores",
@@ -454,7 +491,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 print(
                     f"      on the wire: jitter p99 {wire['pacing_jitter_ms']['p99']} ms, "
                     f"overhead p50/p99 {wire['overhead_ms']['p50']}/{wire['overhead_ms']['p99']} "
-                    f"ms ({wire['turns']} turns; packets dropped {wire['packets_dropped']}, "
+                    f"ms (after the completing frame {wire['overhead_after_frame_ms']['p50']}/"
+                    f"{wire['overhead_after_frame_ms']['p99']}; {wire['turns']} turns; "
+                    f"packets dropped {wire['packets_dropped']}, "
                     f"streams not followed {wire['streams_not_followed']})",
                     flush=True,
                 )
