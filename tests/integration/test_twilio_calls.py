@@ -419,6 +419,17 @@ TRANSFERRING: dict[str, Any] = {
 }
 
 
+def assert_transferred(server: Server, line: Line) -> None:
+    """The call of ``line``'s TRANSFERRING agent was recorded as transferred, whole."""
+    call = recorded_call(server, line)
+    assert call["end_reason"] == "transfer"
+    assert [t["text"] for t in call["turns"]] == [
+        "Hello.",
+        "I want a human please.",
+        "Connecting you.",
+    ]
+
+
 def test_a_transfer_is_dialled_by_twilio_when_the_stream_ends(server: Server) -> None:
     line = new_line(server, TRANSFERRING)
 
@@ -439,13 +450,7 @@ def test_a_transfer_is_dialled_by_twilio_when_the_stream_ends(server: Server) ->
     assert after.status_code == 200 and "<Dial>+15550100</Dial>" in after.text
     again = signed_post(server.url, ended, AUTH_TOKEN, form, public_url=server.url)
     assert "<Hangup/>" in again.text  # the transfer is dialled once
-    call = recorded_call(server, line)
-    assert call["end_reason"] == "transfer"
-    assert [t["text"] for t in call["turns"]] == [
-        "Hello.",
-        "I want a human please.",
-        "Connecting you.",
-    ]
+    assert_transferred(server, line)
 
 
 FSDD = Path(__file__).resolve().parents[2].parent / "shared" / "audio" / "fsdd"
