@@ -116,8 +116,7 @@ class WhisperEngine:
         model_dir = options.model_dir or default_model_dir()
         if not (model_dir / "model.bin").is_file():
             raise ModelUnavailableError(f"no Whisper model in {model_dir}")
-        self.options = options
-        self._pool = inference_pool(options.workers, "whisper")
+        self._start_queue(options, "whisper")
         # Loaded from the pool thread: CTranslate2's own threads inherit its lower priority.
         self._model: Any = self._pool.submit(
             WhisperModel,
@@ -128,6 +127,17 @@ class WhisperEngine:
             num_workers=options.workers,
         ).result()
         self._tokenizers: dict[str, Any] = {}
+        # The first inference allocates CTranslate2's buffers: pay for it at load, not on
+        # a caller's first turn (both windows: a retry must not be the first 30-s pass).
+        silence = [(np.zeros(RATE, np.int16), "en", None)]
+        for window in {options.window_s, FULL_WINDOW_S}:
+            self._pool.submit(self._decode_window, silence, "en", window).result()
+
+    def _start_queue(self, options: WhisperOptions, name: str) -> None:
+        """The inference threads and the queue they drain (no model: a test's scripted
+        decoder runs on the same queue)."""
+        self.options = options
+        self._pool = inference_pool(options.workers, name)
         self._lock = threading.Lock()
         self._queue: deque[_Request] = deque()
         self._running = 0
@@ -138,11 +148,6 @@ class WhisperEngine:
         """Utterances decoded so far, cancelled ones included."""
         self.retried = 0
         """Utterances decoded a second time, in the full window."""
-        # The first inference allocates CTranslate2's buffers: pay for it at load, not on
-        # a caller's first turn (both windows: a retry must not be the first 30-s pass).
-        silence = [(np.zeros(RATE, np.int16), "en", None)]
-        for window in {options.window_s, FULL_WINDOW_S}:
-            self._pool.submit(self._decode_window, silence, "en", window).result()
 
     @property
     def busy(self) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections import deque
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,7 +11,6 @@ import pytest
 
 from voxplane.errors import ProviderError
 from voxplane.media.frame import Pcm16
-from voxplane.providers.threads import inference_pool
 from voxplane.providers.whisper import WhisperEngine, WhisperOptions, WhisperSTT
 
 
@@ -21,13 +19,7 @@ class ScriptedEngine(WhisperEngine):
     and holds each batch until the test releases it."""
 
     def __init__(self, options: WhisperOptions, fail: bool = False) -> None:  # no model
-        self.options = options
-        self._pool = inference_pool(options.workers, "whisper-test")
-        self._lock = threading.Lock()
-        self._queue = deque()
-        self._running = 0
-        self._drainers = 0
-        self.batches = self.decoded = self.retried = 0
+        self._start_queue(options, "whisper-test")
         self.seen: list[list[int]] = []
         self.release = threading.Semaphore(0)
         self.started = threading.Event()
