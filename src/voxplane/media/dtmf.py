@@ -1,4 +1,5 @@
-"""RFC 4733 telephone-events (DTMF): payloads, a receiver that yields key presses, a sender.
+"""RFC 4733 telephone-events (DTMF): payloads, a receiver that yields key presses, a sender;
+and the keys as in-band tones (:func:`dtmf_tones`) for lines that carry only audio.
 
 Pure: the receiver is fed RTP packets of the telephone-event payload type with ``now``; the
 sender returns the packet plan and the caller paces it (times are offsets in ms).
@@ -16,7 +17,10 @@ import struct
 from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
+
 from voxplane.errors import ProtocolError
+from voxplane.media.frame import Pcm16
 from voxplane.media.rtp import RtpPacket, ts_delta
 
 KEYS = "0123456789*#ABCD"
@@ -147,3 +151,36 @@ def dtmf_plan(
     end = TelephoneEvent(event, True, volume, duration_ms * per_ms).encode()
     plan += [PlannedEvent(end, False, duration_ms)] * 3
     return tuple(plan)
+
+
+TONE_ROWS_HZ = (697.0, 770.0, 852.0, 941.0)
+TONE_COLUMNS_HZ = (1209.0, 1336.0, 1477.0, 1633.0)
+_KEYPAD = ("123A", "456B", "789C", "*0#D")
+
+
+def dtmf_tones(
+    keys: str, rate: int, *, tone_ms: int = 100, gap_ms: int = 100, level: float = 0.25
+) -> Pcm16:
+    """``keys`` as in-band DTMF (ITU-T Q.23): ``gap_ms`` of silence, then each key its row
+    and column tones together for ``tone_ms`` followed by ``gap_ms`` of silence (the pause
+    before the first key keeps it apart from speech just before); each tone at ``level``
+    of full scale (0.25: -12 dBFS, no twist). Q.24 receivers need at least 40 ms of tone
+    and of pause. Raises ``ValueError`` for a key outside :data:`KEYS`."""
+    if tone_ms < 40 or gap_ms < 40:
+        raise ValueError("tone_ms and gap_ms must be at least 40")
+    t = np.arange(round(rate * tone_ms / 1000)) / rate
+    gap = np.zeros(round(rate * gap_ms / 1000), dtype=np.int16)
+    ramp = np.minimum(1.0, np.minimum(t, t[::-1]) * 1000 / 2)  # 2-ms edges: no clicks
+    if not keys:
+        return np.zeros(0, dtype=np.int16)
+    parts: list[Pcm16] = [gap]
+    for key in keys.upper():
+        row = next((r for r, line in enumerate(_KEYPAD) if key in line), None)
+        if row is None or len(key) != 1:
+            raise ValueError(f"not a DTMF key: {key!r}")
+        column = _KEYPAD[row].index(key)
+        wave = np.sin(2 * np.pi * TONE_ROWS_HZ[row] * t) + np.sin(
+            2 * np.pi * TONE_COLUMNS_HZ[column] * t
+        )
+        parts += [np.round(wave * ramp * level * 32767).astype(np.int16), gap]
+    return np.concatenate(parts)

@@ -30,6 +30,10 @@ class PlayoutTracker:
         """Audio for the newest sentence (TTS may deliver it in several chunks)."""
         self._sentences[-1].audio_ms += ms
 
+    def add_sound(self, ms: float) -> None:
+        """Audio with no words (keypad tones): it takes playout time, it adds no text."""
+        self._sentences.append(_Sentence("", ms, complete=True))
+
     def heard(self, played_ms: float) -> str:
         """The text covered by the first ``played_ms`` of audio."""
         parts: list[str] = []
@@ -38,7 +42,8 @@ class PlayoutTracker:
             if sentence.audio_ms <= 0:
                 break
             if remaining >= sentence.audio_ms - 1e-6:
-                parts.append(sentence.text)
+                if sentence.text:
+                    parts.append(sentence.text)
                 remaining -= sentence.audio_ms
                 continue
             if remaining > 0 and sentence.audio_ms > 0:
@@ -51,7 +56,7 @@ class PlayoutTracker:
 
     @property
     def full_text(self) -> str:
-        return " ".join(s.text for s in self._sentences)
+        return " ".join(s.text for s in self._sentences if s.text)
 
     @property
     def total_ms(self) -> float:

@@ -71,9 +71,10 @@ class Replies:
     ) -> None:
         if self._state.over:
             return  # the call is over: nothing more is said
-        speaker = Speaker(
-            self._tts, self._transport.sink, metrics, send_dtmf=self._transport.send_dtmf
-        )
+        transport = self._transport
+        # A line that carries only audio gets the keys as tones, played by the speaker.
+        send_dtmf = None if transport.keys_in_band else transport.send_dtmf
+        speaker = Speaker(self._tts, transport.sink, metrics, send_dtmf=send_dtmf)
         task = self._state.spawn(self._run(speaker, events))
         self.active = ActiveReply(speaker, task, answering, from_brain)
 

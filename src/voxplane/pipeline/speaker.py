@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 
 from voxplane.errors import VoxplaneError
+from voxplane.media.dtmf import dtmf_tones
 from voxplane.media.frame import AudioFrame, Pcm16, samples_per_frame
 from voxplane.media.resample import Resampler
 from voxplane.observability import metrics
@@ -66,8 +67,9 @@ class Speaker:
         retry: RetryPolicy = DEFAULT_RETRY,
         send_dtmf: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
-        """``send_dtmf`` presses keys on the line (the transport's); without it the
-        brain's :class:`SendDtmf` events are dropped with a warning."""
+        """``send_dtmf`` presses keys on the line (the transport's, out of band); without
+        it the brain's :class:`SendDtmf` keys are played as DTMF tones among the audio
+        (in band, as on a line that carries only audio)."""
         self._tts = tts
         self._send_dtmf = send_dtmf
         self._sink = sink
@@ -177,6 +179,9 @@ class Speaker:
                             yield chunk
                     part = "brain"
                 if isinstance(event, SendDtmf):
+                    if self._send_dtmf is None:  # played as tones: they take playout time
+                        rate = self._sink.sample_rate
+                        self._tracker.add_sound(1000 * len(dtmf_tones(event.keys, rate)) / rate)
                     yield event
             part = "tts"
             async with closing(self._say(chunker.flush())) as audio:
@@ -214,7 +219,7 @@ class Speaker:
                     resampler = None
                 deadline = await self._drain(pending, deadline)
                 pending = pending[:0]
-                await self._press(chunk.keys)
+                deadline = await self._press(chunk.keys, deadline)
                 continue
             if resampler is None:
                 resampler = Resampler(chunk.sample_rate, self._sink.sample_rate)
@@ -235,14 +240,16 @@ class Speaker:
             deadline = await self._send(frame, deadline)
         return deadline
 
-    async def _press(self, keys: str) -> None:
-        """Keys on the line once the words before them have been heard."""
+    async def _press(self, keys: str, deadline: float | None) -> float | None:
+        """Keys on the line after the words before them: sent out of band once those have
+        been heard, or played as tones right after them."""
         if self._send_dtmf is None:
-            log.warning("keypad keys from the brain dropped: this call cannot send them")
-            return
-        await self._wait_for_playout()
-        await self._send_dtmf(keys)
+            deadline = await self._drain(dtmf_tones(keys, self._sink.sample_rate), deadline)
+        else:
+            await self._wait_for_playout()
+            await self._send_dtmf(keys)
         self.keys_sent += keys
+        return deadline
 
     async def _send(self, samples: Pcm16, deadline: float | None) -> float:
         loop = asyncio.get_running_loop()

@@ -149,6 +149,7 @@ class EventedTransport(Transport):
         self.info: CallInfo = inner.info
         self.source: AudioSource = inner.source
         self.sink: AudioSink = inner.sink
+        self.keys_in_band = inner.keys_in_band
         self._inner = inner
         self._events = events
 

@@ -114,6 +114,7 @@ class RecordedTransport(Transport):
     def __init__(self, inner: Transport, recorder: CallRecorder) -> None:
         self.info = inner.info
         self.inner = inner
+        self.keys_in_band = inner.keys_in_band
         recorder.line_rates(inner.source.sample_rate, inner.sink.sample_rate)
         self.source = _TapSource(inner.source, recorder)
         self.sink = _TapSink(inner.sink, recorder)

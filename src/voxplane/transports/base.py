@@ -128,6 +128,9 @@ class Transport(ABC):
     info: CallInfo
     source: AudioSource
     sink: AudioSink
+    keys_in_band = False
+    """True: the line carries only audio (a carrier's media stream), so :meth:`send_dtmf`
+    cannot press keys and the speaker plays them as tones among the agent's audio."""
 
     @abstractmethod
     def events(self) -> AsyncIterator[CallEvent]:

@@ -14,9 +14,11 @@ from voxplane.errors import UnavailableError
 from voxplane.observability.pii import mask_number
 from voxplane.runtime import call_events
 from voxplane.runtime.call_events import CallEvents, EventedTransport
+from voxplane.runtime.recording import CallRecorder, RecordedTransport
 from voxplane.services.calls import _redacted_live
 from voxplane.transports.base import CallEvent, Dtmf
 from voxplane.transports.simulated import SimulatedCaller
+from voxplane.transports.twilio.stream import MediaStreamTransport
 
 
 class StagingLog:
@@ -180,3 +182,25 @@ def test_redacted_live_events_mask_numbers_text_and_keys() -> None:
     out = _redacted_live(data)
     assert out["from_number"] == mask_number(data["from_number"]) != data["from_number"]
     assert "4111" not in out["text"] and out["key"] is None and out["turn"] == 2
+
+
+class AudioOnlyLine(SimulatedCaller):
+    keys_in_band = True
+
+
+def test_the_wrappers_keep_an_audio_only_line_audio_only() -> None:
+    # The speaker plays keys as tones on a line that says it carries only audio; the
+    # runtime's wrappers around the transport must not hide that.
+    class Writer:
+        async def write(self, pcm: bytes) -> None: ...
+        async def commit(self) -> None: ...
+        async def abort(self) -> None: ...
+
+    async def wrapped(line: SimulatedCaller) -> tuple[bool, bool]:
+        evented = EventedTransport(line, events_for(StagingLog()))
+        recorded = RecordedTransport(evented, CallRecorder(Writer()))  # type: ignore[arg-type]
+        return evented.keys_in_band, recorded.keys_in_band
+
+    assert asyncio.run(wrapped(AudioOnlyLine([]))) == (True, True)
+    assert asyncio.run(wrapped(SimulatedCaller([]))) == (False, False)
+    assert MediaStreamTransport.keys_in_band

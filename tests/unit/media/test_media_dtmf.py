@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from _rtp_captures import DTMF_9, DTMF_9_OFFSETS_MS, DTMF_POUND_END, DTMF_POUND_FIRST
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voxplane.errors import ProtocolError
-from voxplane.media.dtmf import DtmfReceiver, KeyPress, TelephoneEvent, dtmf_plan
+from voxplane.media.dtmf import (
+    DtmfReceiver,
+    KeyPress,
+    TelephoneEvent,
+    dtmf_plan,
+    dtmf_tones,
+)
+from voxplane.media.g711 import ulaw_decode, ulaw_encode
 from voxplane.media.rtp import RtpPacket, RtpSender
+from voxplane.testing.dtmf import detect_keys
 
 
 def _feed(receiver: DtmfReceiver, packets: list[RtpPacket], start: float = 0.0) -> list[KeyPress]:
@@ -109,3 +118,22 @@ def test_any_payloads_give_keys_or_protocol_errors(items: list[tuple[bytes, int]
         except ProtocolError:
             continue
         assert all(p.key in "0123456789*#ABCD" for p in presses)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_tones_carry_every_key_through_a_phone_line(rate: int) -> None:
+    tones = dtmf_tones("0123456789*#ABCD", rate)
+    # 100 ms of silence first, then each key 100 ms of tone and 100 ms of silence
+    assert len(tones) == rate * (100 + 16 * 200) // 1000
+    assert not tones[: rate // 10].any()
+    line = ulaw_decode(ulaw_encode(tones)) if rate == 8000 else tones
+    assert detect_keys(line, rate) == "0123456789*#ABCD"
+    assert int(np.max(np.abs(tones))) <= 0.5 * 32767  # two tones at a quarter of full scale
+
+
+def test_tones_refuse_what_is_not_a_key() -> None:
+    assert dtmf_tones("", 8000).size == 0
+    with pytest.raises(ValueError, match="not a DTMF key"):
+        dtmf_tones("12x", 8000)
+    with pytest.raises(ValueError, match="at least 40"):
+        dtmf_tones("1", 8000, tone_ms=20)

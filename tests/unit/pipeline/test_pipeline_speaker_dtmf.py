@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from voxplane.media.frame import AudioFrame
+import numpy as np
+
+from voxplane.media.frame import AudioFrame, Pcm16
 from voxplane.pipeline.speaker import Speaker
 from voxplane.providers.base import BrainEvent, SendDtmf, TextChunk
 from voxplane.testing.clock import run_virtual
+from voxplane.testing.dtmf import detect_keys
 from voxplane.testing.fakes import ScriptedTTS
 from voxplane.transports.base import AudioSink
 
@@ -55,11 +58,30 @@ def test_keys_go_between_the_words_around_them() -> None:
     assert len(sink.line) - keys_at - 1 == 6 * 100 // 20  # then the 6 words after
 
 
-def test_without_a_way_to_send_keys_they_are_dropped_and_the_words_still_play() -> None:
-    sink = LineSink()
-    speaker = Speaker(ScriptedTTS(ms_per_word=100), sink)
+class SoundSink(LineSink):
+    """Keeps the audio that reaches the line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames: list[Pcm16] = []
+
+    async def send(self, frame: AudioFrame) -> None:
+        await super().send(frame)
+        self.frames.append(frame.samples)
+
+
+def test_a_line_of_audio_only_gets_the_keys_as_tones_between_the_words() -> None:
+    sink = SoundSink()
+    speaker = Speaker(ScriptedTTS(ms_per_word=100), sink)  # no way to send keys out of band
     run_virtual(speaker.speak(answer()))
-    assert sink.line == ["audio"] * (10 * 100 // 20) and speaker.keys_sent == ""
+    before, tones = 4 * 100 // 20, (100 + 2 * 200) // 20  # 4 words; a pause, 2 keys
+    assert len(sink.frames) == before + tones + 6 * 100 // 20  # then the 6 words after
+    played = np.concatenate(sink.frames[before : before + tones])
+    assert detect_keys(played, 8000) == "1#"
+    assert speaker.keys_sent == "1#"
+    # what the caller heard is words only, the tones' time counted between them
+    assert speaker.heard() == "Pressing one for you Now we wait for an agent."
+    assert speaker.heard(buffered_ms=20.0 * (6 * 100 // 20)) == "Pressing one for you"
 
 
 def test_keys_alone_are_sent() -> None:

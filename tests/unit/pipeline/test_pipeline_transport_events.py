@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 import numpy as np
 from _pipeline_harness import LONG_ANSWER, run_call, say
 
-from voxplane.providers.base import BrainEvent, TextChunk, Transfer
+from voxplane.providers.base import BrainEvent, SendDtmf, TextChunk, Transfer
+from voxplane.testing.dtmf import detect_keys
 from voxplane.testing.fakes import ScriptedBrain
 from voxplane.transports.base import CallEvent, RemoteHangup
 from voxplane.transports.simulated import CallerPolicy, CallerTurn, SimulatedCaller
@@ -107,3 +108,30 @@ def test_a_peer_that_never_confirms_playout_cannot_stall_the_call() -> None:
     c = run_call([], ["Bye."], brain, caller=caller)
     assert c.result.ended_by == "agent_hangup"
     assert c.caller.hung_up
+
+
+class AudioOnlyLine(SimulatedCaller):
+    """A phone line that carries only audio, as a carrier's media stream does."""
+
+    keys_in_band = True
+
+    async def send_dtmf(self, keys: str) -> None:
+        raise AssertionError("an audio-only line has no way to send keys")
+
+
+class PressingBrain(ScriptedBrain):
+    """Greets, presses keys, and says a word after them."""
+
+    async def greet(self) -> AsyncIterator[BrainEvent]:
+        yield TextChunk("Pressing one.")
+        yield SendDtmf("1#")
+        yield TextChunk("Done.")
+
+
+def test_keys_go_on_an_audio_only_line_as_tones_after_the_words() -> None:
+    line = AudioOnlyLine([say(3000, 400)], phone=True)
+    c = run_call([], ["Thanks."], PressingBrain("", ["Bye."], hang_up_after=1), caller=line)
+    _, agent = line._line.stereo()
+    assert detect_keys(agent, 8000) == "1#"  # G.711 both ways, as on the phone
+    assert c.texts("agent")[0] == "Pressing one. Done."
+    assert line.dtmf_sent == ""

@@ -73,6 +73,8 @@ class MessageSocket(Protocol):
 class MediaStreamTransport(Transport):
     """The call a media stream carries, from its ``start`` message on."""
 
+    keys_in_band = True
+
     def __init__(self, socket: MessageSocket, dialect: Dialect, start: Start, info: CallInfo):
         self.info = info
         self.transferred_to: str | None = None
@@ -98,7 +100,7 @@ class MediaStreamTransport(Transport):
         await self._close(CLOSE_NORMAL, "call transferred")
 
     async def send_dtmf(self, keys: str) -> None:
-        raise CallError(f"{self.dialect.name} media streams cannot send DTMF")
+        raise CallError(f"{self.dialect.name} media streams carry keys only as tones (in band)")
 
     async def aclose(self) -> None:
         await self._close(CLOSE_NORMAL, "call ended")
