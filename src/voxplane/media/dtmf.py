@@ -155,7 +155,8 @@ def dtmf_plan(
 
 TONE_ROWS_HZ = (697.0, 770.0, 852.0, 941.0)
 TONE_COLUMNS_HZ = (1209.0, 1336.0, 1477.0, 1633.0)
-_KEYPAD = ("123A", "456B", "789C", "*0#D")
+KEYPAD = ("123A", "456B", "789C", "*0#D")
+"""The keys by row (:data:`TONE_ROWS_HZ`) and column (:data:`TONE_COLUMNS_HZ`)."""
 
 
 def dtmf_tones(
@@ -168,17 +169,17 @@ def dtmf_tones(
     and of pause. Raises ``ValueError`` for a key outside :data:`KEYS`."""
     if tone_ms < 40 or gap_ms < 40:
         raise ValueError("tone_ms and gap_ms must be at least 40")
+    if not keys:
+        return np.zeros(0, dtype=np.int16)
     t = np.arange(round(rate * tone_ms / 1000)) / rate
     gap = np.zeros(round(rate * gap_ms / 1000), dtype=np.int16)
     ramp = np.minimum(1.0, np.minimum(t, t[::-1]) * 1000 / 2)  # 2-ms edges: no clicks
-    if not keys:
-        return np.zeros(0, dtype=np.int16)
     parts: list[Pcm16] = [gap]
     for key in keys.upper():
-        row = next((r for r, line in enumerate(_KEYPAD) if key in line), None)
-        if row is None or len(key) != 1:
+        row = next((r for r, line in enumerate(KEYPAD) if key in line), None)
+        if row is None:
             raise ValueError(f"not a DTMF key: {key!r}")
-        column = _KEYPAD[row].index(key)
+        column = KEYPAD[row].index(key)
         wave = np.sin(2 * np.pi * TONE_ROWS_HZ[row] * t) + np.sin(
             2 * np.pi * TONE_COLUMNS_HZ[column] * t
         )

@@ -152,11 +152,7 @@ class TwilioRoutes:
 
         @router.post("/voice/ended", summary="Twilio: the media stream ended")
         async def ended(request: Request) -> Response:
-            verified = await self._verified_form(request)
-            if isinstance(verified, Response):
-                return verified
-            form, tenant_id = verified
-            return transfers.next_step(tenant_id, form.get("CallSid", ""))
+            return transfers.next_step(await self._verified_form(request))
 
         @router.websocket("/stream")
         async def stream(websocket: WebSocket) -> None:
@@ -213,10 +209,15 @@ class Transfers:
         while len(self._targets) > TRANSFERS_KEPT:
             self._targets.popitem(last=False)
 
-    def next_step(self, tenant_id: str, call_id: str) -> Response:
-        """The carrier's next verb once the stream ended: ``<Dial>`` the target the agent
-        transferred to (never an emergency number, checked again here), else ``<Hangup/>``."""
-        target = self._targets.pop((tenant_id, call_id), None)
+    def next_step(self, verified: tuple[dict[str, str], str] | Response) -> Response:
+        """The carrier's next verb once the stream ended, for its request ``verified`` as
+        the router's signature check left it (the form and the tenant that signed it, or
+        the refusal to send back): ``<Dial>`` the target the agent transferred that call
+        to (never an emergency number, checked again here), else ``<Hangup/>``."""
+        if isinstance(verified, Response):
+            return verified
+        form, tenant_id = verified
+        target = self._targets.pop((tenant_id, form.get("CallSid", "")), None)
         if target is None or is_emergency_number(target):
             return Response(twiml.hang_up(), media_type=XML)
         return Response(twiml.dial(target), media_type=XML)

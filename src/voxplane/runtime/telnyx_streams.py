@@ -87,11 +87,7 @@ class TelnyxRoutes:
 
         @router.post("/voice/ended", summary="Telnyx: the media stream ended")
         async def ended(request: Request) -> Response:
-            verified = await self._verified_form(request)
-            if isinstance(verified, Response):
-                return verified
-            form, tenant_id = verified
-            return transfers.next_step(tenant_id, form.get("CallSid", ""))
+            return transfers.next_step(await self._verified_form(request))
 
         @router.websocket("/stream")
         async def stream(websocket: WebSocket) -> None:

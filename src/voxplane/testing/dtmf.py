@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from voxplane.media.dtmf import TONE_COLUMNS_HZ, TONE_ROWS_HZ
-
-_KEYPAD = ("123A", "456B", "789C", "*0#D")
+from voxplane.media.dtmf import KEYPAD, TONE_COLUMNS_HZ, TONE_ROWS_HZ
 
 
 def _power(burst: npt.NDArray[np.float64], hz: float, rate: int) -> float:
@@ -35,7 +33,7 @@ def detect_keys(samples: npt.NDArray[np.int16], rate: int) -> str:
         columns = [scale * _power(burst, hz, rate) for hz in TONE_COLUMNS_HZ]
         row, column = int(np.argmax(rows)), int(np.argmax(columns))
         if _clear(rows, row) and _clear(columns, column):
-            keys += _KEYPAD[row][column]
+            keys += KEYPAD[row][column]
     return keys
 
 
