@@ -82,19 +82,19 @@ def _index(samples: Pcm16) -> npt.NDArray[np.uint16]:
 
 def ulaw_encode(samples: Pcm16) -> bytes:
     """Encode int16 samples to μ-law bytes, one byte per sample."""
-    return _ULAW_ENCODE[_index(samples)].tobytes()
+    return _ULAW_ENCODE.take(_index(samples)).tobytes()
 
 
 def ulaw_decode(data: bytes) -> Pcm16:
     """Decode μ-law bytes to int16 samples."""
-    return ULAW_DECODE[np.frombuffer(data, dtype=np.uint8)]
+    return ULAW_DECODE.take(np.frombuffer(data, dtype=np.uint8))
 
 
 def alaw_encode(samples: Pcm16) -> bytes:
     """Encode int16 samples to A-law bytes, one byte per sample."""
-    return _ALAW_ENCODE[_index(samples)].tobytes()
+    return _ALAW_ENCODE.take(_index(samples)).tobytes()
 
 
 def alaw_decode(data: bytes) -> Pcm16:
     """Decode A-law bytes to int16 samples."""
-    return ALAW_DECODE[np.frombuffer(data, dtype=np.uint8)]
+    return ALAW_DECODE.take(np.frombuffer(data, dtype=np.uint8))

@@ -305,12 +305,14 @@ class SileroVad(Vad):
     def quiet_ms(self) -> float:
         quiet, pending = self._quiet_samples, self._pending
         if len(pending):  # its level, by the floor so far: voice before the network hears it
-            block, line = self.voice_block_samples, self._voice_line()
-            squares = np.square(to_float(pending))
-            for start in range(((len(pending) - 1) // block) * block, -1, -block):
-                if float(np.mean(squares[start : start + block])) > line:
-                    return 1000.0 * (len(pending) - min(len(pending), start + block)) / VAD_RATE
-            quiet += len(pending)
+            block, size = self.voice_block_samples, len(pending)
+            floats = to_float(pending)
+            starts = np.arange(0, size, block)
+            means = np.add.reduceat(floats * floats, starts) / np.minimum(block, size - starts)
+            voiced = np.flatnonzero(means > self._voice_line())
+            if len(voiced):
+                return 1000.0 * (size - min(size, int(starts[voiced[-1]]) + block)) / VAD_RATE
+            quiet += size
         return 1000.0 * quiet / VAD_RATE
 
     def peek(self) -> float | None:
