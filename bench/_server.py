@@ -71,6 +71,13 @@ def _free_port() -> int:
         return port
 
 
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 async def _pg(statement: str) -> None:
     connection = await asyncpg.connect(f"{PG_HOST}/postgres")
     try:

@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import itertools
 import json
 import math
 import os
@@ -51,7 +52,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import numpy as np
@@ -65,7 +66,8 @@ except ImportError:  # not on Windows
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _server import REPO, Stack, bench_stack, terminate_on_sigterm
+from _server import REPO, Stack, bench_stack, free_udp_port, terminate_on_sigterm
+from _sip_caller import SipCaller, SipCallFailed
 from _wire import Message, capture, unavailable, websocket_messages
 from api import _git, _machine, percentiles, process_cpu_s
 from voxplane.media.g711 import ulaw_encode
@@ -136,12 +138,14 @@ def silence_frames(speech_end_early_s: float) -> int:
     return math.ceil(round((END_OF_SPEECH_MS / 1000 - speech_end_early_s) / 0.02, 9))
 
 
-def answer_measures(frames: list[float], voice_end: float) -> tuple[float, list[float]]:
+def answer_measures(
+    frames: list[float], voice_end: float, lead_frames: int = LEAD_FRAMES
+) -> tuple[float, list[float]]:
     """One answer's response overhead (its first frame − the end of the caller's voice −
     the end-of-speech silence, ms) and pacing jitter (|gap − 20 ms| between its paced
-    frames: the first ``LEAD_FRAMES`` go out together by design, and a gap of 60 ms or
-    more is a pause between sentences), from the times its frames arrived."""
-    gaps = np.diff(frames[LEAD_FRAMES:]) * 1000
+    frames: over a media stream the first ``LEAD_FRAMES`` go out together by design, and a
+    gap of 60 ms or more is a pause between sentences), from the times its frames arrived."""
+    gaps = np.diff(frames[lead_frames:]) * 1000
     overhead = 1000 * (frames[0] - voice_end) - END_OF_SPEECH_MS
     return overhead, [abs(float(g) - 20) for g in gaps if g < 60]
 
@@ -162,6 +166,61 @@ class CallStats:
     turn_ends: list[tuple[int, float]] = field(default_factory=list)
     """Per turn, the ``chunk`` of the frame where the caller's voice ends and how long
     before that frame's send the voice ended (as ``Utterance.speech_end_early_s``)."""
+    completing: int = 0
+    """The frame that completes the end-of-speech silence of the turn going on."""
+    completed_at: float | None = None
+    """When it was sent (loop time)."""
+
+    def sent(self, chunk: int, at: float) -> float:
+        """Frame ``chunk`` went out ``at``; returns ``at``."""
+        if chunk == self.completing:
+            self.completed_at = at
+        return at
+
+
+class Line(Protocol):
+    """One caller's side of a call, whatever carries it: frames out on a 20-ms schedule,
+    the arrival times of the agent's audio in."""
+
+    arrivals: list[float]
+    sent: int
+    """Frames sent so far."""
+
+    async def send(self, frame: Any) -> float: ...
+
+    async def wait_answer(self, heard: int, timeout_s: float) -> bool: ...
+
+
+async def talk(
+    line: Line, frames: list[Any], speech: Utterance, turns: int, stats: CallStats, *, lead: int
+) -> None:
+    """The greeting, then ``turns`` times: say ``frames`` (``speech``, in the line's own
+    form) and wait for the answer to come and end. ``lead``: frames at the head of an
+    answer that come together by design (not counted in the jitter)."""
+    await line.wait_answer(0, ANSWER_TIMEOUT_S)  # the greeting
+    for _ in range(turns):
+        speech_end = loud_end = 0.0
+        stats.completed_at = None
+        for index, frame in enumerate(frames):
+            sent = await line.send(frame)
+            if index == speech.speech_end_frame:
+                early = speech.speech_end_early_s
+                speech_end = sent - early
+                stats.turn_ends.append((line.sent, early))
+                stats.completing = line.sent + silence_frames(early)
+            if index == speech.loud_end_frame:
+                loud_end = sent - speech.loud_end_early_s
+        heard = len(line.arrivals)
+        if not await line.wait_answer(heard, ANSWER_TIMEOUT_S):
+            stats.lost_turns += 1
+            continue
+        first = line.arrivals[heard]
+        overhead, jitter = answer_measures(line.arrivals[heard:], speech_end, lead)
+        stats.overhead_ms.append(overhead)
+        stats.jitter_ms += jitter
+        stats.overhead_loud_ms.append(1000 * (first - loud_end) - END_OF_SPEECH_MS)
+        if stats.completed_at is not None:  # None: the answer came before the silence did
+            stats.overhead_after_frame_ms.append(1000 * (first - stats.completed_at))
 
 
 class Caller:
@@ -174,11 +233,8 @@ class Caller:
         self.speech = speech
         self.stats = CallStats()
         self.arrivals: list[float] = []
-        self.chunk = 0
+        self.sent = 0
         self.t0 = 0.0
-        self.silence_chunk = 0
-        """The frame that completes the end-of-speech silence of the turn going on."""
-        self.silence_sent = 0.0
 
     async def run(self, turns: int, parameters: dict[str, str]) -> CallStats:
         start = {
@@ -194,62 +250,36 @@ class Caller:
         async with asyncio.TaskGroup() as group:
             receiver = group.create_task(self._receive())
             try:
-                await self._talk(turns)
+                speech = self.speech
+                await talk(self, speech.frames, speech, turns, self.stats, lead=LEAD_FRAMES)
             finally:
                 receiver.cancel()
+        await self.ws.send(json.dumps({"event": "stop", "streamSid": self.sid}))
         return self.stats
 
-    async def _talk(self, turns: int) -> None:
-        await self._wait_answer(0)  # the greeting
-        for _ in range(turns):
-            speech_end = loud_end = 0.0
-            for index, frame in enumerate(self.speech.frames):
-                sent = await self._send(frame)
-                if index == self.speech.speech_end_frame:
-                    early = self.speech.speech_end_early_s
-                    speech_end = sent - early
-                    self.stats.turn_ends.append((self.chunk, early))
-                    self.silence_chunk = self.chunk + silence_frames(early)
-                if index == self.speech.loud_end_frame:
-                    loud_end = sent - self.speech.loud_end_early_s
-            heard = len(self.arrivals)
-            if not await self._wait_answer(heard):
-                self.stats.lost_turns += 1
-                continue
-            overhead, jitter = answer_measures(self.arrivals[heard:], speech_end)
-            self.stats.overhead_ms.append(overhead)
-            self.stats.jitter_ms += jitter
-            loud = 1000 * (self.arrivals[heard] - loud_end) - END_OF_SPEECH_MS
-            self.stats.overhead_loud_ms.append(loud)
-            after = 1000 * (self.arrivals[heard] - self.silence_sent)
-            self.stats.overhead_after_frame_ms.append(after)
-        await self.ws.send(json.dumps({"event": "stop", "streamSid": self.sid}))
-
-    async def _wait_answer(self, heard: int) -> bool:
+    async def wait_answer(self, heard: int, timeout_s: float) -> bool:
         """Stream silence until an answer has come and ended; False if none came."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + ANSWER_TIMEOUT_S
+        deadline = loop.time() + timeout_s
         while len(self.arrivals) <= heard:
             if loop.time() > deadline:
                 return False
-            await self._send(SILENCE)
+            await self.send(SILENCE)
         while loop.time() - self.arrivals[-1] < 0.3:
-            await self._send(SILENCE)
+            await self.send(SILENCE)
         return True
 
-    async def _send(self, payload: str) -> float:
-        self.chunk += 1
+    async def send(self, frame: str) -> float:
+        self.sent += 1
         loop = asyncio.get_running_loop()
-        due = self.t0 + 0.02 * self.chunk
+        due = self.t0 + 0.02 * self.sent
         if due > loop.time():
             await asyncio.sleep(due - loop.time())
         await self.ws.send(
             f'{{"event":"media","streamSid":"{self.sid}","media":{{"track":"inbound",'
-            f'"chunk":"{self.chunk}","timestamp":"{20 * self.chunk}","payload":"{payload}"}}}}'
+            f'"chunk":"{self.sent}","timestamp":"{20 * self.sent}","payload":"{frame}"}}}}'
         )
-        if self.chunk == self.silence_chunk:
-            self.silence_sent = loop.time()
-        return loop.time()
+        return self.stats.sent(self.sent, loop.time())
 
     async def _receive(self) -> None:
         loop = asyncio.get_running_loop()
@@ -290,6 +320,31 @@ async def one_call(
             return stats
     except (httpx.HTTPError, ConnectionClosed, OSError) as error:
         return CallStats(failed=repr(error)[:80])
+
+
+async def one_sip_call(
+    sip_port: int, number: str, speech: Utterance, frames: list[bytes], turns: int
+) -> CallStats:
+    """One call from the bench's trunk: INVITE (``connect_ms``: to the 200 OK), the same
+    conversation as over Twilio in RTP, BYE."""
+    stats = CallStats()
+    caller = SipCaller(sip_port, number, on_sent=stats.sent)
+    loop = asyncio.get_running_loop()
+    try:
+        await caller.open()
+        stats.port = caller.rtp_port
+        began = loop.time()
+        await caller.invite()
+        stats.connect_ms = 1000 * (loop.time() - began)
+        caller.t0 = loop.time()
+        await talk(caller, frames, speech, turns, stats, lead=0)
+        await caller.bye()
+        stats.call_s = loop.time() - began
+    except (SipCallFailed, OSError) as error:
+        stats.failed = repr(error)[:80]
+    finally:
+        caller.close()
+    return stats
 
 
 def rss_kb(pid: int) -> int:
@@ -347,13 +402,17 @@ def on_the_wire(messages: list[Message], stats: list[CallStats]) -> dict[str, An
     }
 
 
-async def level(stack: Stack, number: str, calls: int, turns: int, wire: bool) -> dict[str, Any]:
+async def level(
+    stack: Stack, number: str, calls: int, turns: int, transport: str, *, wire: bool
+) -> dict[str, Any]:
+    """One level: ``calls`` concurrent calls over ``transport``; the wire is read for media
+    streams only (RTP arrivals are dated by the client alone)."""
     port = int(stack.base_url.rsplit(":", 1)[1])
-    if not wire:
-        return (await _level(stack, number, calls, turns))[0]
+    if not wire or transport == "sip":
+        return (await _level(stack, number, calls, turns, transport))[0]
     with tempfile.TemporaryDirectory() as folder:
         with capture(Path(folder) / "level.pcap", port) as taken:
-            result, stats = await _level(stack, number, calls, turns)
+            result, stats = await _level(stack, number, calls, turns, transport)
         messages, broken = websocket_messages(taken.path, port)
     result["wire"] = {
         **on_the_wire(messages, stats),
@@ -364,9 +423,11 @@ async def level(stack: Stack, number: str, calls: int, turns: int, wire: bool) -
 
 
 async def _level(
-    stack: Stack, number: str, calls: int, turns: int
+    stack: Stack, number: str, calls: int, turns: int, transport: str
 ) -> tuple[dict[str, Any], list[CallStats]]:
     speech = utterance()
+    sip_port = int(stack.env["VOXPLANE_SIP_PORT"])
+    rtp_frames = [base64.b64decode(frame) for frame in speech.frames]
     baseline = rss_kb(stack.pid)
     peak = baseline
     limits = httpx.Limits(max_connections=calls, max_keepalive_connections=calls)
@@ -374,6 +435,8 @@ async def _level(
 
         async def staggered(i: int) -> CallStats:
             await asyncio.sleep(2.0 * i / calls)
+            if transport == "sip":
+                return await one_sip_call(sip_port, number, speech, rtp_frames, turns)
             return await one_call(client, stack, number, speech, turns)
 
         started, cpu0, client0 = time.perf_counter(), process_cpu_s(stack.pid), time.process_time()
@@ -388,6 +451,7 @@ async def _level(
     jitter = [v for s in stats for v in s.jitter_ms]
     failed = [s.failed for s in stats if s.failed]
     return {
+        "transport": transport,
         "calls": calls,
         "wall_s": round(wall, 1),
         "worker_cores": round(cpu / wall, 3),
@@ -426,6 +490,10 @@ def setup(stack: Stack) -> str:
         f"{stack.base_url}/v1/credentials",
         json={"name": "twilio", "provider": "twilio", "secret": AUTH_TOKEN}, headers=auth,
     ).raise_for_status()  # fmt: skip
+    httpx.post(
+        f"{stack.base_url}/v1/sip-trunks",
+        json={"name": "bench", "inbound_addresses": ["127.0.0.1/32"]}, headers=auth,
+    ).raise_for_status()  # fmt: skip
     return number
 
 
@@ -442,6 +510,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "settings": {
             "calls": args.calls,
             "turns": args.turns,
+            "transports": args.transport,
             "priority": args.priority,
             "agent": AGENT,
         },
@@ -452,6 +521,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "VOXPLANE_DEFAULT_MAX_CONCURRENT_CALLS": "100000",
         "VOXPLANE_MAX_CALLS": "10000",  # scripted providers: not the local models' capacity
         "VOXPLANE_LOG_LEVEL": "warning",
+        "VOXPLANE_SIP_PORT": str(free_udp_port()) if "sip" in args.transport else "0",
     }
     if args.probe:
         folder = RESULTS / f"probes-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
@@ -466,14 +536,15 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     with bench_stack(server_core=SERVER_CORE, priority=args.priority, extra_env=env) as stack:
         number = setup(stack)
         run = uvloop_run or asyncio.run
-        run(level(stack, number, 1, 1, False))  # warm up: the VAD model loads on the first call
+        for transport in args.transport:  # warm up: the VAD model loads on the first call
+            run(level(stack, number, 1, 1, transport, wire=False))
         profiler = _profiler(args.profile, stack.pid) if args.profile else None
         wire = report["wire_unavailable"] is None
-        for calls in args.calls:
-            result = run(level(stack, number, calls, args.turns, wire))
+        for transport, calls in itertools.product(args.transport, args.calls):
+            result = run(level(stack, number, calls, args.turns, transport, wire=wire))
             report["levels"].append(result)
             print(
-                f"{calls:4d} calls: worker {result['worker_cores']:.2f} cores "
+                f"{transport:>6} {calls:4d} calls: worker {result['worker_cores']:.2f} cores "
                 f"({result['worker_ms_per_call_s']} ms per call-second), "
                 f"jitter p99 {result['pacing_jitter_ms']['p99']} ms, overhead p50/p99 "
                 f"{result['overhead_ms']['p50']}/{result['overhead_ms']['p99']} ms "
@@ -518,6 +589,13 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="10 and 50 calls, 2 turns")
     parser.add_argument("--calls", type=int, nargs="+", default=[10, 50, 100, 200])
     parser.add_argument("--turns", type=int, default=3)
+    parser.add_argument(
+        "--transport",
+        nargs="+",
+        choices=["twilio", "sip"],
+        default=["twilio", "sip"],
+        help="Twilio Media Streams (a websocket) and/or SIP/RTP from a trunk (UDP)",
+    )
     parser.add_argument(
         "--priority",
         type=int,

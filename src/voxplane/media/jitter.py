@@ -1,7 +1,10 @@
 """A jitter buffer for one incoming G.711 RTP stream: ``push(packet, now)`` / ``pop(now)``.
 
 Pure: the caller passes ``now`` (seconds, any monotonic origin) and calls :meth:`pop` from its
-20 ms playout clock, looping while it returns frames.
+20 ms playout clock, looping while it returns frames. A caller that listens rather than
+plays (speech recognition) also takes each frame as soon as it is next in order
+(:meth:`JitterBuffer.ready`, after each push): the depth then only bounds how long a
+missing frame is waited for.
 
 How it plays:
 
@@ -144,13 +147,9 @@ class JitterBuffer:
             gap = (first - self._next_ts) / cfg.clock_rate
             if gap > cfg.max_depth_s or (self._packets[first].marker and self._missing_run):
                 self._advance_to(first)  # the sender paused: its next talkspurt plays now
-        packet = self._packets.pop(self._next_ts, None)
-        if packet is not None:
-            self._next_ts += max(len(packet.payload), 1)
-            self._last_payload = packet.payload
-            self._missing_run = 0
-            self.stats.played += 1
-            return PlayoutFrame(packet.timestamp, packet.payload, "ok")
+        frame = self.ready()
+        if frame is not None:
+            return frame
         timestamp = self._next_ts % (1 << 32)
         self._next_ts += cfg.frame_samples
         self._missing_run += 1
@@ -158,6 +157,23 @@ class JitterBuffer:
         if self._missing_run == 1 and len(self._last_payload) == cfg.frame_samples:
             return PlayoutFrame(timestamp, self._last_payload, "repeated")
         return PlayoutFrame(timestamp, bytes([cfg.silence_byte]) * cfg.frame_samples, "silence")
+
+    def ready(self) -> PlayoutFrame | None:
+        """The next frame if it has arrived, before it is due. A listener (a VAD, speech
+        recognition) gains nothing from the depth, which is there to wait for a frame that
+        has not come: call this after each :meth:`push`, and :meth:`pop` on the clock for
+        the frames that must be concealed. The schedule is kept: a missing frame is still
+        concealed only once it is due."""
+        if self._next_ts is None:
+            return None
+        packet = self._packets.pop(self._next_ts, None)
+        if packet is None:
+            return None
+        self._next_ts += max(len(packet.payload), 1)
+        self._last_payload = packet.payload
+        self._missing_run = 0
+        self.stats.played += 1
+        return PlayoutFrame(packet.timestamp, packet.payload, "ok")
 
     def _unwrap(self, timestamp: int) -> int:
         if self._last_ts is None:

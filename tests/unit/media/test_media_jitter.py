@@ -162,3 +162,37 @@ def test_silence_is_the_codecs_own() -> None:
         frames = _run(buffer, [(0.0, _packet(0)), (0.1, _packet(5))], until=0.12)
         silence = next(f for f in frames if f.status == "silence")
         assert abs(decode(silence.payload)).max() <= 8
+
+
+def test_ready_gives_a_frame_next_in_order_as_it_arrives() -> None:
+    buffer = JitterBuffer(JitterConfig(min_depth_s=0.06, max_depth_s=0.06))
+    buffer.push(_packet(0), 1.0)
+    frame = buffer.ready()
+    assert frame is not None and frame.status == "ok" and frame.payload[0] == 0
+    assert buffer.ready() is None  # nothing else has come
+    assert buffer.pop(1.06) is None  # its playout time: already given, not given again
+    buffer.push(_packet(1), 1.02)
+    assert _ids([f for f in [buffer.ready()] if f is not None]) == [1]
+    assert buffer.stats.played == 2 and buffer.stats.concealed == 0
+
+
+def test_ready_holds_frames_behind_a_missing_one_until_it_comes() -> None:
+    buffer = JitterBuffer(JitterConfig(min_depth_s=0.06, max_depth_s=0.06))
+    buffer.push(_packet(0), 1.0)
+    buffer.push(_packet(2), 1.04)
+    assert _ids(list(iter(buffer.ready, None))) == [0]
+    buffer.push(_packet(1), 1.045)  # reordered: came after 2, before its playout time
+    assert _ids(list(iter(buffer.ready, None))) == [1, 2]
+    assert buffer.stats.concealed == 0 and buffer.stats.late == 0
+
+
+def test_ready_waits_for_a_lost_frame_only_until_it_is_due() -> None:
+    buffer = JitterBuffer(JitterConfig(min_depth_s=0.06, max_depth_s=0.06))
+    buffer.push(_packet(0), 1.0)
+    buffer.push(_packet(2), 1.04)
+    assert _ids(list(iter(buffer.ready, None))) == [0]
+    assert buffer.pop(1.079) is None  # frame 1 is due at 1.0 + 0.06 + 0.02
+    assert _ids([f for f in [buffer.pop(1.08)] if f is not None]) == ["repeated"]
+    assert _ids(list(iter(buffer.ready, None))) == [2]
+    buffer.push(_packet(1), 1.09)  # too late: concealed already
+    assert buffer.ready() is None and buffer.stats.late == 1

@@ -7,9 +7,13 @@ DTMF both ways, RTCP sender/receiver reports. The protocol logic is in ``voxplan
   RtpSender numbering (sequence, timestamp, SSRC, marker on the first packet). The agent's
   frames wait in a short queue (:data:`SEND_QUEUE_FRAMES`); what is queued is what
   :meth:`RtpSink.buffered_ms` reports and :meth:`RtpSink.clear` drops.
-- **In.** Packets go through the jitter buffer (reorder, duplicates, loss concealment),
-  popped on a 20 ms clock, decoded and queued for the pipeline (bounded; the oldest frame is
-  dropped when the pipeline falls behind). Telephone-events become :class:`Dtmf` events.
+- **In.** Packets go through the jitter buffer (reorder, duplicates, loss concealment):
+  a frame next in order is decoded and queued for the pipeline as it arrives (the pipeline
+  listens; it does not play, so it need not wait out the buffer's depth); a missing one is
+  waited for up to that depth, then concealed on a 20 ms clock, which also keeps the
+  pipeline's audio going when the caller's side sends nothing. The queue is bounded; the
+  oldest frame is dropped when the pipeline falls behind. Telephone-events become
+  :class:`Dtmf` events.
 - **Symmetric RTP.** Audio goes to the address in the SDP until a packet of the negotiated
   payload types arrives from somewhere else; then to that source (a caller behind NAT).
 """
@@ -23,6 +27,7 @@ import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 
 import numpy as np
 
@@ -30,7 +35,7 @@ from voxplane.errors import ProtocolError
 from voxplane.media.dtmf import DtmfReceiver, dtmf_plan
 from voxplane.media.frame import AudioFrame, Pcm16
 from voxplane.media.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
-from voxplane.media.jitter import JitterBuffer, JitterConfig
+from voxplane.media.jitter import JitterBuffer, JitterConfig, PlayoutFrame
 from voxplane.media.rtcp import (
     ReceiverReport,
     ReceiverStats,
@@ -282,6 +287,7 @@ class RtpSession:
             self._stats.on_packet(packet.sequence, packet.timestamp, now)
             if self._jitter is not None:
                 self._jitter.push(packet, now)
+                self._play(self._jitter.ready)
 
     def _accepts(self, addr: Address) -> bool:
         """Media from the latched address only; before that, from the hosts the call's
@@ -322,12 +328,17 @@ class RtpSession:
     async def _playout(self) -> None:
         async for now in _ticks():
             self._check_media(now)
-            while self._jitter is not None and (frame := self._jitter.pop(now)) is not None:
-                decode = alaw_decode if self._codec_name() == "PCMA" else ulaw_decode
-                self._deliver(AudioFrame(decode(frame.payload), RATE))
+            if self._jitter is not None:
+                self._play(partial(self._jitter.pop, now))
             press = self._dtmf_in.expire(now)
             if press is not None:
                 self._on_dtmf(Dtmf(press.key, press.duration_ms))
+
+    def _play(self, take: Callable[[], PlayoutFrame | None]) -> None:
+        """Deliver the frames ``take`` gives, decoded, until it gives None."""
+        decode = alaw_decode if self._codec_name() == "PCMA" else ulaw_decode
+        while (frame := take()) is not None:
+            self._deliver(AudioFrame(decode(frame.payload), RATE))
 
     def _check_media(self, now: float) -> None:
         """Call :attr:`on_media_timeout` once when a sending peer has gone silent on the
