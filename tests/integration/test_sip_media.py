@@ -4,6 +4,7 @@ buffer, RFC 4733 keys out of one and in to the other, G.711 μ-law and A-law."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import numpy as np
 import pytest
@@ -158,3 +159,46 @@ def test_a_line_without_rtp_is_reported_dead_once(monkeypatch: pytest.MonkeyPatc
             await session.aclose()
 
     assert asyncio.run(scenario()) == 1
+
+
+@pytest.mark.parametrize("listening", [True, False], ids=["agent", "bridge"])
+def test_caller_audio_reaches_the_agent_as_it_arrives_and_a_bridge_on_the_clock(
+    listening: bool,
+) -> None:
+    """The session's clocks are not started here: only a frame's arrival can hand it on."""
+
+    async def scenario() -> list[int]:
+        import socket
+
+        from voxplane.media.rtp import RtpSender
+
+        pool = RtpPortPool(43000, 43998)
+        agent = await RtpSession.open(pool, "127.0.0.1", lambda key: None, "127.0.0.1")
+        caller = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        caller.bind(("127.0.0.1", 0))
+        try:
+            agent.update(_toward(caller.getsockname()[1], PCMU))
+            agent.listening = listening
+            sender = RtpSender(0)
+            for level in (0x10, 0x20, 0x30):  # three frames, in order
+                packet = sender.audio(bytes([level]) * 160)
+                caller.sendto(packet.encode(), ("127.0.0.1", agent.port))
+            heard: list[int] = []
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    while len(heard) < 3:
+                        frame = await agent.received.get()
+                        assert frame is not None
+                        heard.append(int(frame.samples[0]))
+            return heard
+        finally:
+            caller.close()
+            await agent.aclose()
+
+    heard = asyncio.run(scenario())
+    if listening:
+        from voxplane.media.g711 import ulaw_decode
+
+        assert heard == [int(ulaw_decode(bytes([b]))[0]) for b in (0x10, 0x20, 0x30)]
+    else:
+        assert heard == []  # held for its playout time, which only the clock reaches

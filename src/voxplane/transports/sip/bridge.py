@@ -3,9 +3,10 @@ caller's side refuses REFER. voxplane is then a back-to-back user agent: each le
 dialog with its own RTP session, and nothing of one leg's signaling reaches the other.
 
 Audio is relayed as decoded frames (each leg keeps its own codec, jitter buffer and 20 ms
-pacer, so the legs need not share a codec or a clock); keys pressed on one leg are sent on
-the other as RFC 4733 events. The bridge lasts until either side hangs up (or its media
-stops), then the other leg is hung up too.
+pacer, so the legs need not share a codec or a clock; a frame leaves a leg's jitter buffer
+at its playout time, as for a phone, not as it arrives, as for the agent); keys pressed on
+one leg are sent on the other as RFC 4733 events. The bridge lasts until either side hangs
+up (or its media stops), then the other leg is hung up too.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ async def bridge(caller: SipCall, callee: SipCall, *, max_s: float = MAX_BRIDGE_
     the other. ``callee`` (the leg placed for the bridge) is closed here; ``caller`` is
     left to whoever owns it."""
     loop = asyncio.get_running_loop()
+    for leg in (caller, callee):  # each leg's audio is played to a person on the other
+        leg.rtp.listening = False
     relays = [
         loop.create_task(_relay_audio(caller, callee)),
         loop.create_task(_relay_audio(callee, caller)),

@@ -200,6 +200,10 @@ class RtpSession:
         self._last_heard = 0.0
         self.on_media_timeout: Callable[[], None] | None = None
         """Called once when no RTP arrives for :data:`MEDIA_TIMEOUT_S`."""
+        self.listening = True
+        """The audio goes to a listener (the pipeline): a frame next in order is given
+        as it arrives. False: each waits for its playout time, the jitter buffer's depth
+        smoothing the network's jitter, for audio that a person will hear (a bridge)."""
         self.source = RtpSource(self)
         self.sink = RtpSink(self)
 
@@ -287,7 +291,8 @@ class RtpSession:
             self._stats.on_packet(packet.sequence, packet.timestamp, now)
             if self._jitter is not None:
                 self._jitter.push(packet, now)
-                self._play(self._jitter.ready)
+                if self.listening:
+                    self._play(self._jitter.ready)
 
     def _accepts(self, addr: Address) -> bool:
         """Media from the latched address only; before that, from the hosts the call's
