@@ -202,3 +202,37 @@ def test_caller_audio_reaches_the_agent_as_it_arrives_and_a_bridge_on_the_clock(
         assert heard == [int(ulaw_decode(bytes([b]))[0]) for b in (0x10, 0x20, 0x30)]
     else:
         assert heard == []  # held for its playout time, which only the clock reaches
+
+
+def test_one_clock_steps_every_session_drops_a_failing_one_and_stops_when_none_is_left() -> None:
+    def clock_tasks() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if "MediaClock" in t.get_coro().__qualname__]  # type: ignore[union-attr]
+
+    async def scenario() -> tuple[list[int], int, int]:
+        pool = RtpPortPool(44000, 44998)
+        sessions = [await RtpSession.open(pool, "127.0.0.1", lambda key: None) for _ in range(3)]
+        ticks = [0, 0, 0]
+
+        def counting(index: int) -> object:
+            def tick(now: float) -> None:
+                ticks[index] += 1
+                if index == 0 and ticks[0] == 2:
+                    raise RuntimeError("a broken session")
+
+            return tick
+
+        for index, session in enumerate(sessions):
+            session.tick = counting(index)  # type: ignore[method-assign]
+            session.start()
+        await asyncio.sleep(0.25)
+        stepped, running = list(ticks), len(clock_tasks())
+        for session in sessions:
+            await session.aclose()
+        await asyncio.sleep(0.05)
+        return stepped, running, len(clock_tasks())
+
+    ticks, running, left = asyncio.run(scenario())
+    assert running == 1  # one task for the three sessions
+    assert ticks[0] == 2  # dropped after it raised
+    assert ticks[1] == ticks[2] > 2  # the others went on, stepped together
+    assert left == 0

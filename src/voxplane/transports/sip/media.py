@@ -1,7 +1,9 @@
 """One call's RTP: a UDP port pair from the configured range, G.711 both ways, RFC 4733
 DTMF both ways, RTCP sender/receiver reports. The protocol logic is in ``voxplane.media``
-(``rtp``, ``jitter``, ``dtmf``, ``rtcp``); this module owns the sockets and the clocks.
+(``rtp``, ``jitter``, ``dtmf``, ``rtcp``); this module owns the sockets and the clock.
 
+- **Clock.** Every session on an event loop steps on one 20 ms clock (:class:`MediaClock`):
+  one task for all calls, not two sleeping tasks per call.
 - **Out.** A pacer sends one packet every 20 ms on an absolute schedule for as long as the
   call is up (silence when the agent is quiet: carriers drop calls without RTP), with
   RtpSender numbering (sequence, timestamp, SSRC, marker on the first packet). The agent's
@@ -25,14 +27,17 @@ import contextlib
 import logging
 import random
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from functools import partial
+from typing import ClassVar
 
 import numpy as np
 
 from voxplane.errors import ProtocolError
-from voxplane.media.dtmf import DtmfReceiver, dtmf_plan
+from voxplane.media.dtmf import DtmfReceiver, PlannedEvent, dtmf_plan
 from voxplane.media.frame import AudioFrame, Pcm16
 from voxplane.media.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from voxplane.media.jitter import JitterBuffer, JitterConfig, PlayoutFrame
@@ -194,6 +199,7 @@ class RtpSession:
         self._jitter: JitterBuffer | None = None
         self._dtmf_in = DtmfReceiver()
         self._dtmf_out: asyncio.Queue[str] = asyncio.Queue(64)
+        self._key: _KeyPress | None = None
         self._stats: ReceiverStats | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.closed = False
@@ -248,11 +254,12 @@ class RtpSession:
             self._sender.start_talkspurt()
 
     def start(self) -> None:
-        """Start the pacer, the playout clock and RTCP (owned here, cancelled by aclose)."""
+        """Join the loop's 20 ms clock (playout and pacing) and start RTCP (owned here,
+        stopped by aclose)."""
         self._last_heard = time.monotonic()
         if not self._tasks:
-            for job in (self._pace(), self._playout(), self._report()):
-                self._tasks.append(asyncio.get_running_loop().create_task(job))
+            self._tasks.append(asyncio.get_running_loop().create_task(self._report()))
+            MediaClock.of_running_loop().join(self)
 
     async def send_dtmf(self, keys: str) -> None:
         """Queue RFC 4733 key presses; the pacer sends them in place of audio."""
@@ -330,14 +337,19 @@ class RtpSession:
             if isinstance(packet, SenderReport) and stats is not None and packet.ssrc == stats.ssrc:
                 stats.on_sender_report(packet, time.monotonic())
 
-    async def _playout(self) -> None:
-        async for now in _ticks():
-            self._check_media(now)
-            if self._jitter is not None:
-                self._play(partial(self._jitter.pop, now))
-            press = self._dtmf_in.expire(now)
-            if press is not None:
-                self._on_dtmf(Dtmf(press.key, press.duration_ms))
+    def tick(self, now: float) -> None:
+        """One 20 ms step of the call's clocks (``now``: monotonic seconds): the caller's
+        frames that are due (concealed ones included), then one packet out."""
+        self._playout(now)
+        self._pace(now)
+
+    def _playout(self, now: float) -> None:
+        self._check_media(now)
+        if self._jitter is not None:
+            self._play(partial(self._jitter.pop, now))
+        press = self._dtmf_in.expire(now)
+        if press is not None:
+            self._on_dtmf(Dtmf(press.key, press.duration_ms))
 
     def _play(self, take: Callable[[], PlayoutFrame | None]) -> None:
         """Deliver the frames ``take`` gives, decoded, until it gives None."""
@@ -366,38 +378,40 @@ class RtpSession:
     def _codec_name(self) -> str:
         return self.media.codec.name if self.media is not None else "PCMU"
 
-    async def _pace(self) -> None:
-        async for _ in _ticks():
-            media, sender = self.media, self._sender
-            if media is None or sender is None:
-                continue
-            if not self._dtmf_out.empty() and media.sends:
-                await self._send_key(self._dtmf_out.get_nowait(), media, sender)
-                continue
-            samples = self.outgoing.popleft() if self.outgoing else None
-            if not self.outgoing:
-                self.played.set()
-            if not media.sends:
-                sender.skip(FRAME_SAMPLES)  # on hold: time goes on, nothing is sent
-                continue
-            pcma = media.codec.name == "PCMA"
-            if samples is None:  # the agent is quiet: most packets of a call
-                self._send(sender.audio(_SILENT_PCMA if pcma else _SILENT_PCMU))
-                continue
-            self._send(sender.audio(alaw_encode(samples) if pcma else ulaw_encode(samples)))
+    def _pace(self, now: float) -> None:
+        media, sender = self.media, self._sender
+        if media is None or sender is None:
+            return
+        if self._key is None and not self._dtmf_out.empty() and media.sends:
+            self._key = _KeyPress(dtmf_plan(self._dtmf_out.get_nowait()), sender.timestamp, now)
+        if self._key is not None:
+            self._send_key(self._key, media, sender, now)
+            return
+        samples = self.outgoing.popleft() if self.outgoing else None
+        if not self.outgoing:
+            self.played.set()
+        if not media.sends:
+            sender.skip(FRAME_SAMPLES)  # on hold: time goes on, nothing is sent
+            return
+        pcma = media.codec.name == "PCMA"
+        if samples is None:  # the agent is quiet: most packets of a call
+            self._send(sender.audio(_SILENT_PCMA if pcma else _SILENT_PCMU))
+            return
+        self._send(sender.audio(alaw_encode(samples) if pcma else ulaw_encode(samples)))
 
-    async def _send_key(self, key: str, media: MediaSession, sender: RtpSender) -> None:
-        """One key press (RFC 4733 §2.5): all packets share the timestamp of its start."""
+    def _send_key(self, key: _KeyPress, media: MediaSession, sender: RtpSender, now: float) -> None:
+        """The packets of a key press due by ``now``, in place of audio (RFC 4733 §2.5: all
+        share the timestamp of its start); once the last is out, audio goes on after it."""
         assert media.dtmf_payload_type is not None
-        timestamp = sender.timestamp
-        plan = dtmf_plan(key)
-        started = asyncio.get_running_loop().time()
-        for step in plan:
-            delay = started + step.offset_ms / 1000 - asyncio.get_running_loop().time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            self._send(sender.event(media.dtmf_payload_type, timestamp, step.payload, step.marker))
-        sender.skip(plan[-1].offset_ms * RATE // 1000)
+        plan = key.plan
+        while key.sent < len(plan) and plan[key.sent].offset_ms <= 1000 * (now - key.started):
+            step = plan[key.sent]
+            event = sender.event(media.dtmf_payload_type, key.timestamp, step.payload, step.marker)
+            self._send(event)
+            key.sent += 1
+        if key.sent == len(plan):
+            sender.skip(plan[-1].offset_ms * RATE // 1000)
+            self._key = None
 
     def _send(self, packet: RtpPacket) -> None:
         if self._remote is not None and not self.closed:
@@ -430,6 +444,7 @@ class RtpSession:
         if self.closed:
             return
         self.closed = True
+        MediaClock.of_running_loop().leave(self)
         self.played.set()
         for task in self._tasks:
             task.cancel()
@@ -449,14 +464,61 @@ class RtpSession:
         self.received.put_nowait(None)
 
 
-async def _ticks() -> AsyncIterator[float]:
-    """Monotonic times every 20 ms on an absolute schedule (re-anchored when far behind)."""
-    loop = asyncio.get_running_loop()
-    due = loop.time()
-    while True:
-        now = loop.time()
-        if now - due > LATE_RESET_S:
-            due = now
-        yield time.monotonic()
-        due += FRAME_S
-        await asyncio.sleep(max(0.0, due - loop.time()))
+@dataclass(slots=True)
+class _KeyPress:
+    """An RFC 4733 key press being sent: its packets, how many are out, its timestamp."""
+
+    plan: tuple[PlannedEvent, ...]
+    timestamp: int
+    started: float
+    sent: int = 0
+
+
+class MediaClock:
+    """The 20 ms clock of every RTP session on one event loop: one task ticks them all, on
+    an absolute schedule (re-anchored when more than :data:`LATE_RESET_S` behind), instead
+    of two sleeping tasks per call; their packets leave together, each tick.
+
+    A session joins when it starts and leaves when it closes; the task ends when none is
+    left. A session whose tick raises is logged and dropped from the clock; the others go on.
+    """
+
+    _clocks: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaClock]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self) -> None:
+        self._sessions: dict[RtpSession, None] = {}  # insertion-ordered set
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def of_running_loop(cls) -> MediaClock:
+        loop = asyncio.get_running_loop()
+        clock = cls._clocks.get(loop)
+        if clock is None:
+            clock = cls._clocks[loop] = cls()
+        return clock
+
+    def join(self, session: RtpSession) -> None:
+        self._sessions[session] = None
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def leave(self, session: RtpSession) -> None:
+        self._sessions.pop(session, None)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while self._sessions:
+            if loop.time() - due > LATE_RESET_S:
+                due = loop.time()
+            now = time.monotonic()
+            for session in list(self._sessions):
+                try:
+                    session.tick(now)
+                except Exception:
+                    log.exception("rtp session dropped from the media clock")
+                    self.leave(session)
+            due += FRAME_S
+            await asyncio.sleep(max(0.0, due - loop.time()))
