@@ -9,8 +9,7 @@ the responses (``parse_message``, ``parse_sdp``); what goes out is written here 
 as a trunk would send it.
 
 While the agent is quiet voxplane's pacer sends silence (a carrier drops a call with no
-RTP): an answer is the packets whose payload is not the silent one, from the first of them
-until 300 ms pass without another.
+RTP): an answer is the packets whose payload is not the silent one.
 """
 
 from __future__ import annotations
@@ -27,8 +26,6 @@ from voxplane.transports.sip.sdp import parse_sdp
 
 SILENT_PCMU = b"\xff" * 160
 """A 20-ms μ-law frame of digital silence: what voxplane sends while the agent is quiet."""
-ANSWER_END_S = 0.3
-"""No agent audio for this long after some: the answer has ended."""
 SETUP_TIMEOUT_S = 10.0
 RETRANSMIT_S = 0.5
 """INVITE and BYE are sent again this often until answered (RFC 3261's T1, over UDP)."""
@@ -73,6 +70,7 @@ class SipCaller:
         self.number = number
         self.arrivals: list[float] = []
         """When each packet of agent audio (not silence) arrived, loop time."""
+        self.silence = SILENT_PCMU
         self.t0 = 0.0
         self.sent = 0
         self._sip: asyncio.DatagramTransport | None = None
@@ -216,19 +214,6 @@ class SipCaller:
         self._rtp.sendto(header + payload, self._remote_rtp)
         at = loop.time()
         return at if self._on_sent is None else self._on_sent(self.sent, at)
-
-    async def wait_answer(self, heard: int, timeout_s: float) -> bool:
-        """Stream silence until an answer after the first ``heard`` packets has come and
-        ended; False if none came within ``timeout_s``."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while len(self.arrivals) <= heard:
-            if loop.time() > deadline:
-                return False
-            await self.send(SILENT_PCMU)
-        while loop.time() - self.arrivals[-1] < ANSWER_END_S:
-            await self.send(SILENT_PCMU)
-        return True
 
     def _on_rtp(self, data: bytes, at: float) -> None:
         if len(data) > 12 and data[1] & 0x7F == 0 and data[12:] != SILENT_PCMU:

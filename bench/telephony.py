@@ -84,6 +84,8 @@ END_OF_SPEECH_MS = 300
 LEAD_FRAMES = round(CLOCKED_SINK_LEAD_MS / 20)
 """Frames of an answer sent together with its first (the sink's lead), not paced."""
 ANSWER_TIMEOUT_S = 5.0
+ANSWER_END_S = 0.3
+"""No agent audio for this long after some: the answer has ended."""
 AGENT: dict[str, Any] = {
     "name": "bench-scripted",
     "stt": {"provider": "scripted", "transcripts": ["Four two seven one."]},
@@ -185,10 +187,24 @@ class Line(Protocol):
     arrivals: list[float]
     sent: int
     """Frames sent so far."""
+    silence: Any
+    """A frame of silence, in the line's own form."""
 
     async def send(self, frame: Any) -> float: ...
 
-    async def wait_answer(self, heard: int, timeout_s: float) -> bool: ...
+
+async def wait_answer(line: Line, heard: int) -> bool:
+    """Send silence until an answer after the first ``heard`` frames of it has come and
+    ended (no agent audio for ``ANSWER_END_S``); False if none came in ``ANSWER_TIMEOUT_S``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ANSWER_TIMEOUT_S
+    while len(line.arrivals) <= heard:
+        if loop.time() > deadline:
+            return False
+        await line.send(line.silence)
+    while loop.time() - line.arrivals[-1] < ANSWER_END_S:
+        await line.send(line.silence)
+    return True
 
 
 async def talk(
@@ -197,7 +213,7 @@ async def talk(
     """The greeting, then ``turns`` times: say ``frames`` (``speech``, in the line's own
     form) and wait for the answer to come and end. ``lead``: frames at the head of an
     answer that come together by design (not counted in the jitter)."""
-    await line.wait_answer(0, ANSWER_TIMEOUT_S)  # the greeting
+    await wait_answer(line, 0)  # the greeting
     for _ in range(turns):
         speech_end = loud_end = 0.0
         stats.completed_at = None
@@ -211,7 +227,7 @@ async def talk(
             if index == speech.loud_end_frame:
                 loud_end = sent - speech.loud_end_early_s
         heard = len(line.arrivals)
-        if not await line.wait_answer(heard, ANSWER_TIMEOUT_S):
+        if not await wait_answer(line, heard):
             stats.lost_turns += 1
             continue
         first = line.arrivals[heard]
@@ -234,6 +250,7 @@ class Caller:
         self.stats = CallStats()
         self.arrivals: list[float] = []
         self.sent = 0
+        self.silence = SILENCE
         self.t0 = 0.0
 
     async def run(self, turns: int, parameters: dict[str, str]) -> CallStats:
@@ -256,18 +273,6 @@ class Caller:
                 receiver.cancel()
         await self.ws.send(json.dumps({"event": "stop", "streamSid": self.sid}))
         return self.stats
-
-    async def wait_answer(self, heard: int, timeout_s: float) -> bool:
-        """Stream silence until an answer has come and ended; False if none came."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while len(self.arrivals) <= heard:
-            if loop.time() > deadline:
-                return False
-            await self.send(SILENCE)
-        while loop.time() - self.arrivals[-1] < 0.3:
-            await self.send(SILENCE)
-        return True
 
     async def send(self, frame: str) -> float:
         self.sent += 1
