@@ -13,8 +13,10 @@ from voxplane.security.passwords import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
     hash_password,
+    hash_password_off_loop,
     needs_rehash,
     verify_password,
+    verify_password_off_loop,
 )
 from voxplane.security.secretbox import Keyring, Sealed, load_keyring, mask_secret
 from voxplane.security.tokens import (
@@ -33,6 +35,7 @@ __all__ = [
     "Sealed",
     "TokenSigner",
     "hash_password",
+    "hash_password_off_loop",
     "load_keyring",
     "looks_like",
     "mask_secret",
@@ -40,4 +43,5 @@ __all__ = [
     "new_token",
     "token_digest",
     "verify_password",
+    "verify_password_off_loop",
 ]

@@ -23,7 +23,12 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxplane.errors import AuthError, ForbiddenError, InvalidError, NotFoundError
-from voxplane.security.passwords import hash_password, needs_rehash, verify_password
+from voxplane.security.passwords import (
+    hash_password,
+    hash_password_off_loop,
+    needs_rehash,
+    verify_password_off_loop,
+)
 from voxplane.security.tokens import TokenSigner, looks_like, new_token, token_digest
 from voxplane.services.principal import ROLE_PERMISSIONS, Principal, Role, lesser_role
 from voxplane.services.schemas import MyTenant, TokenPair
@@ -193,10 +198,10 @@ class AuthService:
         user = await UserRepo(session).by_email(email)
         # Hash even for an unknown email so timing does not tell which emails exist.
         stored = user.password_hash if user is not None else _DUMMY_HASH
-        if not verify_password(stored, password) or user is None or user.disabled:
+        if not await verify_password_off_loop(stored, password) or user is None or user.disabled:
             raise AuthError(WRONG_PASSWORD)
         if needs_rehash(user.password_hash):  # hashed with older, weaker parameters
-            user.password_hash = hash_password(password)
+            user.password_hash = await hash_password_off_loop(password)
         return user
 
     async def login(self, email: str, password: str, tenant_id: str | None) -> TokenPair:

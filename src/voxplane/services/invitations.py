@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxplane.errors import AuthError, ConflictError, NotFoundError
-from voxplane.security.passwords import hash_password
+from voxplane.security.passwords import hash_password_off_loop
 from voxplane.security.tokens import looks_like, new_token, token_digest
 from voxplane.services.audit import audit
 from voxplane.services.auth import WRONG_PASSWORD, AuthService
@@ -143,9 +143,8 @@ class InvitationService:
                     "this email has an account: sign in and accept the invitation "
                     f"with POST /v1/invitations/{invitation.id}/accept"
                 )
-            user = User(
-                id=new_id("usr"), email=invitation.email, password_hash=hash_password(password)
-            )
+            hashed = await hash_password_off_loop(password)
+            user = User(id=new_id("usr"), email=invitation.email, password_hash=hashed)
             users.add(user)
             await session.flush()
             await _join(session, invitation, user, now, request_id)

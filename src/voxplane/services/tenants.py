@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from voxplane.errors import ConflictError, InvalidError, NotFoundError
-from voxplane.security.passwords import hash_password
+from voxplane.security.passwords import hash_password_off_loop
 from voxplane.services.audit import audit
 from voxplane.services.keys import stage_api_key
 from voxplane.services.principal import Principal, system_principal
@@ -59,7 +59,8 @@ class TenantService:
                 if body.password is None:
                     raise InvalidError("a new owner account needs a password", field="password")
                 secret = body.password.get_secret_value()
-                user = User(id=new_id("usr"), email=body.email, password_hash=hash_password(secret))
+                hashed = await hash_password_off_loop(secret)
+                user = User(id=new_id("usr"), email=body.email, password_hash=hashed)
                 users.add(user)
             elif body.password is not None:
                 raise InvalidError(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from voxplane.security import (
     hash_password,
+    hash_password_off_loop,
     needs_rehash,
     verify_password,
+    verify_password_off_loop,
 )
 
 
@@ -36,3 +40,30 @@ def test_weaker_parameters_need_a_rehash() -> None:
     weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("old password")
     assert verify_password(weak, "old password")
     assert needs_rehash(weak)
+
+
+def test_hashing_off_the_loop_leaves_the_event_loop_running() -> None:
+    """A hash holds a core for ~130 ms: on the loop it would stall every call meanwhile."""
+
+    async def scenario() -> tuple[bool, bool, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.001)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        try:
+            stored = await hash_password_off_loop("correct horse battery")
+            right = await verify_password_off_loop(stored, "correct horse battery")
+            wrong = await verify_password_off_loop(stored, "correct horse batterY")
+        finally:
+            task.cancel()
+        return right, wrong, ticks
+
+    right, wrong, ticks = asyncio.run(scenario())
+    assert right and not wrong
+    assert ticks >= 10  # on the loop, three hashes would have let it tick at most thrice
