@@ -64,15 +64,9 @@ def terminate_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A loopback port free for ``kind`` (TCP by default, ``socket.SOCK_DGRAM`` for UDP)."""
+    with socket.socket(socket.AF_INET, kind) as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
@@ -133,7 +127,7 @@ def bench_stack(
     database = f"voxplane_bench_{secrets.token_hex(4)}"
     url = f"{PG_HOST.replace('postgresql', 'postgresql+asyncpg')}/{database}"
     data_dir = Path(tempfile.mkdtemp(prefix="voxplane-bench-"))
-    port = _free_port()
+    port = free_port()
     env = {
         "VOXPLANE_DATABASE_URL": url,
         "VOXPLANE_REDIS_URL": REDIS_URL,

@@ -45,6 +45,7 @@ import math
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -66,7 +67,7 @@ except ImportError:  # not on Windows
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _server import REPO, Stack, bench_stack, free_udp_port, terminate_on_sigterm
+from _server import REPO, Stack, bench_stack, free_port, terminate_on_sigterm
 from _sip_caller import SipCaller, SipCallFailed
 from _wire import Message, capture, unavailable, websocket_messages
 from api import _git, _machine, percentiles, process_cpu_s
@@ -526,7 +527,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "VOXPLANE_DEFAULT_MAX_CONCURRENT_CALLS": "100000",
         "VOXPLANE_MAX_CALLS": "10000",  # scripted providers: not the local models' capacity
         "VOXPLANE_LOG_LEVEL": "warning",
-        "VOXPLANE_SIP_PORT": str(free_udp_port()) if "sip" in args.transport else "0",
+        "VOXPLANE_SIP_PORT": str(free_port(socket.SOCK_DGRAM)) if "sip" in args.transport else "0",
     }
     if args.probe:
         folder = RESULTS / f"probes-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"

@@ -522,3 +522,4 @@ class MediaClock:
                     self.leave(session)
             due += FRAME_S
             await asyncio.sleep(max(0.0, due - loop.time()))
+        self._task = None  # a finished task holds its loop, the key this clock is kept by
