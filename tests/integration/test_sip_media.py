@@ -204,11 +204,11 @@ def test_caller_audio_reaches_the_agent_as_it_arrives_and_a_bridge_on_the_clock(
         assert heard == []  # held for its playout time, which only the clock reaches
 
 
-def test_one_clock_steps_every_session_drops_a_failing_one_and_stops_when_none_is_left() -> None:
+def test_one_clock_steps_every_session_ends_a_failing_ones_call_and_stops_when_none_is_left() -> None:
     def clock_tasks() -> list[asyncio.Task[object]]:
         return [t for t in asyncio.all_tasks() if "MediaClock" in t.get_coro().__qualname__]  # type: ignore[union-attr]
 
-    async def scenario() -> tuple[list[int], int, int]:
+    async def scenario() -> tuple[list[int], int, int, list[bool]]:
         pool = RtpPortPool(44000, 44998)
         sessions = [await RtpSession.open(pool, "127.0.0.1", lambda key: None) for _ in range(3)]
         ticks = [0, 0, 0]
@@ -226,12 +226,15 @@ def test_one_clock_steps_every_session_drops_a_failing_one_and_stops_when_none_i
             session.start()
         await asyncio.sleep(0.25)
         stepped, running = list(ticks), len(clock_tasks())
+        # the dropped session's caller audio has ended (its call ends); the others' has not
+        ended = [not s.received.empty() and s.received.get_nowait() is None for s in sessions]
         for session in sessions:
             await session.aclose()
         await asyncio.sleep(0.05)
-        return stepped, running, len(clock_tasks())
+        return stepped, running, len(clock_tasks()), ended
 
-    ticks, running, left = asyncio.run(scenario())
+    ticks, running, left, ended = asyncio.run(scenario())
+    assert ended == [True, False, False]
     assert running == 1  # one task for the three sessions
     assert ticks[0] == 2  # dropped after it raised
     assert ticks[1] == ticks[2] > 2  # the others went on, stepped together

@@ -480,7 +480,8 @@ class MediaClock:
     of two sleeping tasks per call; their packets leave together, each tick.
 
     A session joins when it starts and leaves when it closes; the task ends when none is
-    left. A session whose tick raises is logged and dropped from the clock; the others go on.
+    left. A session whose tick raises is logged and dropped from the clock, and its call
+    ends (the caller's audio ends, as at a hang-up); the others go on.
     """
 
     _clocks: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaClock]] = (
@@ -518,8 +519,9 @@ class MediaClock:
                 try:
                     session.tick(now)
                 except Exception:
-                    log.exception("rtp session dropped from the media clock")
+                    log.exception("rtp session dropped from the media clock: ending its call")
                     self.leave(session)
+                    session.end_audio()  # no media without the clock: the call ends
             due += FRAME_S
             await asyncio.sleep(max(0.0, due - loop.time()))
         self._task = None  # a finished task holds its loop, the key this clock is kept by
