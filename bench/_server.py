@@ -148,7 +148,7 @@ def bench_stack(
         created = json.loads(
             _cli(
                 ["admin", "create-tenant", "--tenant", "bench", "--email", "bench@example.test",
-                 "--password", secrets.token_urlsafe(12)],
+                 f"--password={secrets.token_urlsafe(12)}"],
                 env,
             )
         )  # fmt: skip
@@ -160,7 +160,7 @@ def bench_stack(
         default = json.loads(
             _cli(
                 ["admin", "create-tenant", "--tenant", "bench-default", "--email",
-                 "default@example.test", "--password", secrets.token_urlsafe(12)],
+                 "default@example.test", f"--password={secrets.token_urlsafe(12)}"],
                 default_env,
             )
         )  # fmt: skip
