@@ -46,6 +46,15 @@ class SpeechTimes:
     last_frame: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """Keys the brain pressed, in their place among the answer's audio: ``tones`` are
+    their in-band DTMF, or None when the transport presses them out of band."""
+
+    keys: str
+    tones: Pcm16 | None
+
+
 Softening = Literal["pause", "duck"]
 FailedPart = Literal["brain", "tts"]
 
@@ -121,7 +130,7 @@ class Speaker:
         The first audio is made in this task and its first frame sent at once; only then
         does synthesis go on in a task of its own, ahead of playout: on a busy event loop
         each task switch before the first frame costs the caller a turn of the loop."""
-        queue: asyncio.Queue[AudioFrame | SendDtmf | None] = asyncio.Queue(AUDIO_QUEUE_CHUNKS)
+        queue: asyncio.Queue[AudioFrame | _Keys | None] = asyncio.Queue(AUDIO_QUEUE_CHUNKS)
         synthesis = self._synthesize(events)
         async with closing(synthesis):
             first = await anext(synthesis, None)
@@ -143,8 +152,8 @@ class Speaker:
 
     async def _feed(
         self,
-        synthesis: AsyncIterator[AudioFrame | SendDtmf],
-        queue: asyncio.Queue[AudioFrame | SendDtmf | None],
+        synthesis: AsyncIterator[AudioFrame | _Keys],
+        queue: asyncio.Queue[AudioFrame | _Keys | None],
     ) -> None:
         async for item in synthesis:
             await queue.put(item)
@@ -152,7 +161,7 @@ class Speaker:
 
     async def _synthesize(
         self, events: AsyncIterator[BrainEvent]
-    ) -> AsyncIterator[AudioFrame | SendDtmf]:
+    ) -> AsyncIterator[AudioFrame | _Keys]:
         """The answer's audio, sentence by sentence, and its keys, in order; a provider
         error ends it (what was made before it still plays)."""
         chunker = SentenceChunker()
@@ -179,10 +188,12 @@ class Speaker:
                             yield chunk
                     part = "brain"
                 if isinstance(event, SendDtmf):
+                    tones = None
                     if self._send_dtmf is None:  # played as tones: they take playout time
                         rate = self._sink.sample_rate
-                        self._tracker.add_sound(1000 * len(dtmf_tones(event.keys, rate)) / rate)
-                    yield event
+                        tones = dtmf_tones(event.keys, rate)
+                        self._tracker.add_sound(1000 * len(tones) / rate)
+                    yield _Keys(event.keys, tones)
             part = "tts"
             async with closing(self._say(chunker.flush())) as audio:
                 async for chunk in audio:
@@ -208,18 +219,18 @@ class Speaker:
                     self._tracker.add_audio(chunk.duration_ms)
                     yield chunk
 
-    async def _play(self, queue: asyncio.Queue[AudioFrame | SendDtmf | None]) -> None:
+    async def _play(self, queue: asyncio.Queue[AudioFrame | _Keys | None]) -> None:
         resampler: Resampler | None = None
         pending: Pcm16 = np.zeros(0, dtype=np.int16)
         deadline: float | None = None
         while (chunk := await queue.get()) is not None:
-            if isinstance(chunk, SendDtmf):
+            if isinstance(chunk, _Keys):
                 if resampler is not None:
                     pending = np.concatenate([pending, resampler.flush()])
                     resampler = None
                 deadline = await self._drain(pending, deadline)
                 pending = pending[:0]
-                deadline = await self._press(chunk.keys, deadline)
+                deadline = await self._press(chunk, deadline)
                 continue
             if resampler is None:
                 resampler = Resampler(chunk.sample_rate, self._sink.sample_rate)
@@ -240,15 +251,16 @@ class Speaker:
             deadline = await self._send(frame, deadline)
         return deadline
 
-    async def _press(self, keys: str, deadline: float | None) -> float | None:
-        """Keys on the line after the words before them: sent out of band once those have
-        been heard, or played as tones right after them."""
-        if self._send_dtmf is None:
-            deadline = await self._drain(dtmf_tones(keys, self._sink.sample_rate), deadline)
+    async def _press(self, keys: _Keys, deadline: float | None) -> float | None:
+        """Keys on the line after the words before them: played as tones right after
+        them, or sent out of band once those have been heard."""
+        if keys.tones is not None:
+            deadline = await self._drain(keys.tones, deadline)
         else:
             await self._wait_for_playout()
-            await self._send_dtmf(keys)
-        self.keys_sent += keys
+            assert self._send_dtmf is not None  # tones are made whenever it is None
+            await self._send_dtmf(keys.keys)
+        self.keys_sent += keys.keys
         return deadline
 
     async def _send(self, samples: Pcm16, deadline: float | None) -> float:
