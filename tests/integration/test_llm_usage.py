@@ -35,10 +35,18 @@ def _chunk(delta: dict[str, Any], usage: dict[str, int] | None = None) -> bytes:
     return f"data: {json.dumps(body)}\n\n".encode()
 
 
+BOOKED: list[dict[str, Any]] = [
+    {"role": "assistant", "content": "Sure, "},
+    {"content": "you are booked."},
+]
+
+
 @dataclass
 class ChatServer:
-    """Answers every chat completion with "Sure, you are booked." and its usage."""
+    """Answers the n-th chat completion with ``script[n]``'s deltas (the last one again
+    once the script is used up: by default "Sure, you are booked."), then its usage."""
 
+    script: list[list[dict[str, Any]]] = field(default_factory=lambda: [BOOKED])
     requests: list[dict[str, Any]] = field(default_factory=list)
     port: int = 0
 
@@ -65,13 +73,9 @@ class ChatServer:
             "completion_tokens": COMPLETION_TOKENS,
             "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS,
         }
+        deltas = self.script[min(len(self.requests), len(self.script)) - 1]
         body = b"".join(
-            [
-                _chunk({"role": "assistant", "content": "Sure, "}),
-                _chunk({"content": "you are booked."}),
-                _chunk({}, usage),
-                b"data: [DONE]\n\n",
-            ]
+            [*(_chunk(delta) for delta in deltas), _chunk({}, usage), b"data: [DONE]\n\n"]
         )
         writer.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"

@@ -204,7 +204,7 @@ def test_caller_audio_reaches_the_agent_as_it_arrives_and_a_bridge_on_the_clock(
         assert heard == []  # held for its playout time, which only the clock reaches
 
 
-def test_one_clock_steps_every_session_ends_a_failing_ones_call_and_stops_when_none_is_left() -> None:
+def test_one_clock_steps_all_sessions_ends_a_failing_ones_call_stops_when_none_is_left() -> None:
     def clock_tasks() -> list[asyncio.Task[object]]:
         return [t for t in asyncio.all_tasks() if "MediaClock" in t.get_coro().__qualname__]  # type: ignore[union-attr]
 
