@@ -48,10 +48,12 @@ PURGE_EVERY_S = 3600.0
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "serve",
-        help="run the platform (console, API and docs) in one process",
-        description="Run the control plane: the web console at /, REST API under /v1, "
-        "OpenAPI docs at /docs, health at /healthz and /readyz. Embedded defaults: SQLite "
-        "and in-memory limits.",
+        help="run the platform (calls, console, API and docs) in one process",
+        description="Run the platform: agents answer and place calls over SIP (--sip-port), "
+        "Twilio and Telnyx media streams (/v1/twilio/voice, /v1/telnyx/voice) and WebRTC "
+        "(/v1/webrtc/calls); the web console at /, REST API under /v1, OpenAPI docs at "
+        "/docs, health at /healthz and /readyz. Embedded defaults: SQLite and in-memory "
+        "limits.",
     )
     parser.add_argument("--host", help="address to bind (env VOXPLANE_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (env VOXPLANE_PORT, default 8080)")
