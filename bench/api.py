@@ -284,6 +284,18 @@ def _git() -> dict[str, Any]:
     }
 
 
+def run_header(bench: str) -> dict[str, Any]:
+    """What a result file starts with: the bench, when it started, the command that ran it,
+    the tree and the machine."""
+    return {
+        "bench": bench,
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join([".venv/bin/python", f"bench/{bench}.py", *sys.argv[1:]]),
+        "git": _git(),
+        "machine": _machine(),
+    }
+
+
 def _machine() -> dict[str, Any]:
     model = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
     return {
@@ -412,11 +424,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     seconds = args.seconds or (3.0 if args.quick else 10.0)
     warmup = 1.0 if args.quick else 3.0
     report: dict[str, Any] = {
-        "bench": "api",
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join([".venv/bin/python", "bench/api.py", *sys.argv[1:]]),
-        "git": _git(),
-        "machine": _machine(),
+        **run_header("api"),
         "versions": asyncio.run(_versions()),
     }
     with bench_stack(server_core=SERVER_CORE, priority=args.priority) as stack:

@@ -42,7 +42,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _server import bench_stack, terminate_on_sigterm
-from api import _git, _machine
+from api import run_header
 from telephony import AGENT, CLIENT_CORE, FSDD, RESULTS, SERVER_CORE, level, setup
 
 
@@ -144,11 +144,7 @@ def main() -> int:
 
     off, on = round(median("off"), 2), round(median("on"), 2)
     report = {
-        "bench": "observability",
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join([".venv/bin/python", "bench/observability.py", *sys.argv[1:]]),
-        "git": _git(),
-        "machine": _machine(),
+        **run_header("observability"),
         "settings": {"calls": args.calls, "turns": args.turns, "rounds": args.rounds},
         "agent": AGENT,
         "runs": runs,

@@ -70,7 +70,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _server import REPO, Stack, bench_stack, free_port, terminate_on_sigterm
 from _sip_caller import SipCaller, SipCallFailed
 from _wire import Message, capture, unavailable, websocket_messages
-from api import _git, _machine, percentiles, process_cpu_s
+from api import percentiles, process_cpu_s, run_header
 from voxplane.media.g711 import ulaw_encode
 from voxplane.media.wav import decode_wav
 from voxplane.transports.base import CLOCKED_SINK_LEAD_MS
@@ -508,11 +508,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     if args.priority:
         os.setpriority(os.PRIO_PROCESS, 0, -args.priority)
     report: dict[str, Any] = {
-        "bench": "telephony",
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join([".venv/bin/python", "bench/telephony.py", *sys.argv[1:]]),
-        "git": _git(),
-        "machine": _machine(),
+        **run_header("telephony"),
         "settings": {
             "calls": args.calls,
             "turns": args.turns,

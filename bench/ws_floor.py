@@ -41,7 +41,7 @@ from fastapi import FastAPI, WebSocket
 from websockets.asyncio.client import connect
 
 from _server import REPO, free_port, terminate_on_sigterm
-from api import _git, _machine, process_cpu_s
+from api import process_cpu_s, run_header
 
 SERVER_CORE, CLIENT_CORE = 0, 1
 RESULTS = REPO / "bench" / "results"
@@ -194,11 +194,7 @@ def _serve_process(kind: str, port: int) -> subprocess.Popen[bytes]:
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     os.sched_setaffinity(0, {CLIENT_CORE})
     report: dict[str, Any] = {
-        "bench": "ws_floor",
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join([".venv/bin/python", "bench/ws_floor.py", *sys.argv[1:]]),
-        "git": _git(),
-        "machine": _machine(),
+        **run_header("ws_floor"),
         "settings": {"calls": args.calls, "seconds": args.seconds, "servers": args.server},
         "levels": [],
     }
