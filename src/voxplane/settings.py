@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     sip_tls_key: Path | None = None
     sip_ring_timeout_s: float = Field(32.0, ge=1.0, le=600.0)
     """How long an outbound call may ring before voxplane CANCELs it (``no_answer``)."""
+    stream_silence_timeout_s: float = Field(30.0, ge=1.0, le=600.0)
+    """A carrier's media stream (Twilio, Telnyx) that sends nothing for this long is a dead
+    line: its call ends. Carriers stream audio every 20 ms, silences included."""
     run_migrations: bool | None = None
     """Upgrade the schema at start; default on for SQLite (embedded), off otherwise."""
 

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,22 +61,24 @@ class Server:
     process: subprocess.Popen[str]
 
 
-@pytest.fixture(scope="module")
-def server(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@contextmanager
+def serving(pg_url: str, data_dir: Path, **env: str) -> Iterator[Server]:
+    """``voxplane serve`` on PostgreSQL and Redis, with ``VOXPLANE_*`` overrides ``env``."""
     with socket_port() as port:
         pass
-    env = {
+    environment = {
         **os.environ,
         "VOXPLANE_DATABASE_URL": pg_url,
         "VOXPLANE_RUN_MIGRATIONS": "true",
         "VOXPLANE_REDIS_URL": "redis://127.0.0.1:6379/0",
         "VOXPLANE_ADMIN_TOKEN": ADMIN_TOKEN,
-        "VOXPLANE_DATA_DIR": str(tmp_path_factory.mktemp("serve")),
+        "VOXPLANE_DATA_DIR": str(data_dir),
         "VOXPLANE_SHUTDOWN_GRACE_S": "5",
+        **env,
     }
     process = subprocess.Popen(
         [*VOXPLANE, "serve", "--port", str(port), "--sip-port", "0"],
-        env=env,
+        env=environment,
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -86,6 +89,12 @@ def server(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with serving(pg_url, tmp_path_factory.mktemp("serve")) as running:
+        yield running
 
 
 class socket_port:
@@ -262,6 +271,25 @@ def test_keys_and_a_caller_hang_up(server: Server) -> None:
     call = recorded_call(server, line)
     assert call["end_reason"] == "caller_hangup" and call["transport_call_id"] == call_sid
     assert [t["text"] for t in call["turns"]] == ["Hi."]
+
+
+def test_a_stream_gone_silent_ends_its_call_which_is_recorded(pg_url: str, tmp_path: Path) -> None:
+    """The carrier's side goes quiet without closing (a partition, a crashed carrier): no
+    media for ``VOXPLANE_STREAM_SILENCE_TIMEOUT_S`` and the call ends, its slot freed and
+    its record written, instead of waiting on the socket until the kernel gives up."""
+    env = {"VOXPLANE_STREAM_SILENCE_TIMEOUT_S": "1", "VOXPLANE_DRAIN_DELAY_S": "0"}
+    with serving(pg_url, tmp_path, **env) as silent:
+        line = new_line(silent)
+
+        async def caller(stream: TwilioStream) -> None:
+            await silence_until(stream, quiet_for(stream.heard, 0.4), 10)  # the greeting
+            # and from here on the carrier sends nothing; its socket stays open
+
+        _, heard = run_call(silent, line, caller)
+        assert (heard.close_code, heard.close_reason) == (1011, "nothing from the carrier for 1 s")
+        call = recorded_call(silent, line)
+        assert call["end_reason"] == "caller_hangup" and call["ended_at"] is not None
+        assert [t["text"] for t in call["turns"]] == ["Hello there."]
 
 
 def test_the_webhook_refuses_bad_signatures_and_unknown_numbers(server: Server) -> None:

@@ -167,12 +167,23 @@ async def serve(settings: Settings) -> None:
             max_calls=settings.worker_max_calls,
         )
         tokens = StreamTokens(runtime)
+        silence_s = settings.stream_silence_timeout_s
         twilio = TwilioRoutes(
-            runtime, tokens, platform.numbers, platform.credentials, settings.public_base_url
+            runtime,
+            tokens,
+            platform.numbers,
+            platform.credentials,
+            settings.public_base_url,
+            silence_s,
         )
         app.include_router(twilio.router())
         telnyx = TelnyxRoutes(
-            runtime, tokens, platform.numbers, platform.credentials, settings.public_base_url
+            runtime,
+            tokens,
+            platform.numbers,
+            platform.credentials,
+            settings.public_base_url,
+            silence_s,
         )
         app.include_router(telnyx.router())
         webrtc = _webrtc_calls(runtime, platform, settings)

@@ -46,7 +46,11 @@ from voxplane.transports.twilio.protocol import (
     ProtocolError,
     Start,
 )
-from voxplane.transports.twilio.stream import CLOSE_POLICY, MediaStreamTransport
+from voxplane.transports.twilio.stream import (
+    CLOSE_POLICY,
+    STREAM_SILENCE_S,
+    MediaStreamTransport,
+)
 from voxplane.transports.twilio.twilio import TwilioDialect
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,8 @@ MAX_WAITING = 1000
 """Admitted calls waiting for their stream; more is a flood, refused with 503."""
 START_TIMEOUT_S = 10.0
 """A websocket that has not sent its start message by then is closed."""
+CLOSE_TIMEOUT_S = 2.0
+"""How long closing a stream may wait for a peer that does not read."""
 TRANSFERS_KEPT = 1000
 XML = "application/xml"
 
@@ -127,6 +133,8 @@ class TwilioRoutes:
     credentials: CredentialService
     public_url: str
     """Where Twilio reaches this server (``VOXPLANE_PUBLIC_URL``), no trailing slash."""
+    silence_timeout_s: float = STREAM_SILENCE_S
+    """A stream silent this long is a dead line (``VOXPLANE_STREAM_SILENCE_TIMEOUT_S``)."""
 
     def router(self) -> APIRouter:
         router = APIRouter(prefix="/v1/twilio", tags=["telephony"])
@@ -157,7 +165,13 @@ class TwilioRoutes:
         @router.websocket("/stream")
         async def stream(websocket: WebSocket) -> None:
             transfers.note(
-                await serve_stream(websocket, TwilioDialect(), self.runtime, self.tokens)
+                await serve_stream(
+                    websocket,
+                    TwilioDialect(),
+                    self.runtime,
+                    self.tokens,
+                    silence_timeout_s=self.silence_timeout_s,
+                )
             )
 
         return router
@@ -230,11 +244,14 @@ async def serve_stream(
     tokens: StreamTokens,
     *,
     url_token: str | None = None,
+    silence_timeout_s: float = STREAM_SILENCE_S,
 ) -> tuple[MediaStreamTransport, str] | None:
     """Run a media stream's call; returns its transport and tenant once it is over. The
     stream token comes from the start message's parameters, or from the stream URL
     (``url_token``, for a carrier that does not pass parameters); a URL token is not
-    bound to the call id (the carrier names the call its own way in the stream)."""
+    bound to the call id (the carrier names the call its own way in the stream). A
+    stream silent for ``silence_timeout_s``, or not reading, ends its call
+    (:meth:`MediaStreamTransport.watch`)."""
     await websocket.accept()
     socket = StarletteSocket(websocket)
     try:
@@ -256,7 +273,11 @@ async def serve_stream(
         await socket.close(CLOSE_POLICY, "invalid, expired or used stream token")
         return None
     transport = MediaStreamTransport(socket, dialect, start, admission.info)
-    await runtime.run(admission, transport)
+    watch = asyncio.create_task(transport.watch(silence_s=silence_timeout_s))
+    try:
+        await runtime.run(admission, transport)
+    finally:
+        watch.cancel()
     return transport, admission.route.tenant_id
 
 
@@ -302,11 +323,17 @@ class StarletteSocket:
             self._closed = True  # the peer is gone; the reader sees it next
 
     async def close(self, code: int, reason: str) -> None:
+        """Send the close frame, waiting at most :data:`CLOSE_TIMEOUT_S` for a peer that
+        does not read (the connection is then left to uvicorn and the kernel)."""
         if self._closed:
             return
         self._closed = True
-        with contextlib.suppress(RuntimeError, OSError):  # already closed by the peer
-            await self._websocket.close(code, reason)
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                with contextlib.suppress(RuntimeError, OSError):  # already closed by the peer
+                    await self._websocket.close(code, reason)
+        except TimeoutError:
+            log.warning("media stream close frame not sent: the peer is not reading")
 
 
 def call_info(form: dict[str, Any], transport: TransportKind) -> CallInfo:

@@ -42,6 +42,7 @@ from voxplane.runtime.media_streams import (
 from voxplane.services.credentials import CredentialService
 from voxplane.services.numbers import PhoneNumberService
 from voxplane.transports.twilio import telnyx_signature, twiml
+from voxplane.transports.twilio.stream import STREAM_SILENCE_S
 from voxplane.transports.twilio.telnyx import TelnyxDialect
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ class TelnyxRoutes:
     credentials: CredentialService
     public_url: str
     """Where Telnyx reaches this server (``VOXPLANE_PUBLIC_URL``), no trailing slash."""
+    silence_timeout_s: float = STREAM_SILENCE_S
+    """A stream silent this long is a dead line (``VOXPLANE_STREAM_SILENCE_TIMEOUT_S``)."""
 
     def router(self) -> APIRouter:
         router = APIRouter(prefix="/v1/telnyx", tags=["telephony"])
@@ -94,7 +97,12 @@ class TelnyxRoutes:
             url_token = websocket.query_params.get("token")
             transfers.note(
                 await serve_stream(
-                    websocket, TelnyxDialect(), self.runtime, self.tokens, url_token=url_token
+                    websocket,
+                    TelnyxDialect(),
+                    self.runtime,
+                    self.tokens,
+                    url_token=url_token,
+                    silence_timeout_s=self.silence_timeout_s,
                 )
             )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 
 import numpy as np
 
@@ -38,6 +39,19 @@ class ScriptedSocket:
 
     def events(self, kind: str) -> list[dict[str, object]]:
         return [m for m in self.sent if m["event"] == kind]
+
+
+class StallingSocket(ScriptedSocket):
+    """A peer that takes its first message, then takes one only while ``reading`` is set."""
+
+    def __init__(self, incoming: list[str]) -> None:
+        super().__init__(incoming)
+        self.reading = asyncio.Event()
+
+    async def send(self, text: str) -> None:
+        if self.sent:
+            await self.reading.wait()
+        await super().send(text)
 
 
 def media(samples: np.ndarray) -> str:
@@ -112,3 +126,76 @@ def test_a_bad_message_mid_call_closes_with_its_reason() -> None:
         assert socket.closed is not None and socket.closed[0] == 1008
 
     asyncio.run(main())
+
+
+def test_a_carrier_gone_quiet_ends_the_call_once_its_media_stops() -> None:
+    async def main() -> tuple[float, float, list[object], tuple[int, str] | None]:
+        socket = ScriptedSocket([])
+        call = transport(socket)
+
+        async def listen() -> None:  # the pipeline reads every frame
+            async for _ in call.source.frames():
+                pass
+
+        reader = asyncio.create_task(listen())
+        watch = asyncio.create_task(call.watch(silence_s=0.2, stall_s=10, every_s=0.02))
+        for _ in range(20):  # 0.4 s of media, every 20 ms: longer than the silence allowed
+            socket.incoming.put_nowait(media(np.zeros(160, np.int16)))
+            await asyncio.sleep(0.02)
+        stopped = time.monotonic()
+        async with asyncio.timeout(5):
+            events = [e async for e in call.events()]  # ends with the call
+        ended = time.monotonic()
+        await watch
+        await reader  # the stream's end ended the frames too
+        return stopped, ended, events, socket.closed
+
+    stopped, ended, events, closed = asyncio.run(main())
+    assert events == [RemoteHangup("media_timeout")]
+    assert closed == (1011, "nothing from the carrier for 0.2 s")
+    assert ended - stopped >= 0.2  # not while the media came
+
+
+def test_a_carrier_that_stops_reading_ends_the_call() -> None:
+    async def main() -> tuple[list[object], tuple[int, str] | None]:
+        socket = StallingSocket([])
+        call = transport(socket)
+        frame = AudioFrame(np.zeros(160, np.int16), 8000)
+        await call.sink.send(frame)  # taken
+        stuck = asyncio.create_task(call.sink.send(frame))  # never taken
+        watch = asyncio.create_task(call.watch(silence_s=10, stall_s=0.2, every_s=0.02))
+        async with asyncio.timeout(5):
+            events = [e async for e in call.events()]
+        await watch
+        stuck.cancel()
+        return events, socket.closed
+
+    events, closed = asyncio.run(main())
+    assert events == [RemoteHangup("media_timeout")]
+    assert closed == (1011, "the carrier took nothing for 0.2 s")
+
+
+def test_a_carrier_that_reads_slowly_but_reads_is_not_cut_off() -> None:
+    async def main() -> bool:
+        socket = StallingSocket([])
+        call = transport(socket)
+        frame = AudioFrame(np.zeros(160, np.int16), 8000)
+        watch = asyncio.create_task(call.watch(silence_s=10, stall_s=0.2, every_s=0.02))
+
+        async def slow_reader() -> None:  # takes a message every 0.1 s
+            for _ in range(8):
+                await asyncio.sleep(0.1)
+                socket.reading.set()
+                await asyncio.sleep(0)
+                socket.reading.clear()
+
+        reading = asyncio.create_task(slow_reader())
+        for _ in range(8):
+            await call.sink.send(frame)
+        await reading
+        ended = call.ended.is_set()
+        watch.cancel()
+        await call.aclose()
+        return ended
+
+    assert asyncio.run(main()) is False

@@ -54,6 +54,16 @@ MARK_EVERY = 5
 
 CLOSE_NORMAL = 1000
 CLOSE_POLICY = 1008
+CLOSE_LOST = 1011
+
+STREAM_SILENCE_S = 30.0
+"""A carrier streams the caller's audio every 20 ms for the whole call, silences included:
+nothing at all from it for this long and the line is dead (a connection that went away
+without closing: a network partition or a carrier's crash sends no FIN)."""
+SEND_STALL_S = 10.0
+"""A message to the carrier still waiting to be sent after this long: it has stopped
+reading, and nothing it is sent will play."""
+WATCH_EVERY_S = 1.0
 
 
 class MessageSocket(Protocol):
@@ -87,6 +97,9 @@ class MediaStreamTransport(Transport):
         self.close_reason: str | None = None
         self.sink: _StreamSink = _StreamSink(self)
         self.source = _StreamSource(self)
+        self._heard = 0  # messages received
+        self._sending = 0  # messages handed to the socket, and those it has taken
+        self._sent = 0
 
     async def events(self) -> AsyncIterator[CallEvent]:
         while (event := await self._events.get()) is not None:
@@ -105,11 +118,50 @@ class MediaStreamTransport(Transport):
     async def aclose(self) -> None:
         await self._close(CLOSE_NORMAL, "call ended")
 
+    async def watch(
+        self,
+        *,
+        silence_s: float = STREAM_SILENCE_S,
+        stall_s: float = SEND_STALL_S,
+        every_s: float = WATCH_EVERY_S,
+    ) -> None:
+        """Run alongside the call (its owner cancels it after): ends the call when the
+        carrier has sent nothing for ``silence_s`` or has not taken a message for
+        ``stall_s``. Without it such a call would wait on its socket until the kernel
+        gave up on the connection, many minutes later, holding its slot unrecorded."""
+        loop = asyncio.get_running_loop()
+        heard, heard_at = self._heard, loop.time()
+        sent, sent_at = self._sent, heard_at
+        while not self.ended.is_set():
+            await asyncio.sleep(every_s)
+            now = loop.time()
+            if self._heard != heard:
+                heard, heard_at = self._heard, now
+            if self._sent != sent or self._sending == self._sent:  # moving, or idle
+                sent, sent_at = self._sent, now
+            if now - heard_at >= silence_s:
+                await self.lost(f"nothing from the carrier for {silence_s:g} s")
+            elif now - sent_at >= stall_s:
+                await self.lost(f"the carrier took nothing for {stall_s:g} s")
+
+    async def lost(self, why: str) -> None:
+        """The carrier's side is gone without closing the stream: the call ends, as at a
+        hang-up, and the socket is closed with ``why``."""
+        if self.ended.is_set():
+            return
+        log.warning("media stream lost: ending the call", extra={"reason": why})
+        self.event(RemoteHangup("media_timeout"))
+        await self._close(CLOSE_LOST, why)
+
     # --- used by the source and the sink ---------------------------------------------------
 
     async def send(self, text: str) -> None:
         if not self.ended.is_set():
-            await self._socket.send(text)
+            self._sending += 1
+            try:
+                await self._socket.send(text)
+            finally:
+                self._sent += 1
 
     async def receive(self) -> str | None:
         """The next message; None once the stream has ended (and why is handled)."""
@@ -120,6 +172,7 @@ class MediaStreamTransport(Transport):
             return None
         if text is None:
             await self.remote_ended("caller_hangup")
+        self._heard += 1
         return text
 
     def encode(self, samples: Pcm16) -> bytes:
