@@ -31,7 +31,7 @@ from voxplane.settings import Settings
 from voxplane.store.models import OutboxEvent
 from voxplane.testing.fakes import tone
 from voxplane.transports.base import CallInfo
-from voxplane.transports.simulated import CallerTurn, SimulatedCaller
+from voxplane.transports.simulated import CallerPolicy, CallerTurn, SimulatedCaller
 
 SCRIPTED_AGENT: dict[str, Any] = {
     "name": "scripted",
@@ -95,8 +95,16 @@ def inbound(to: str, call_id: str | None = None) -> CallInfo:
     return CallInfo(call_id or secrets.token_hex(8), "simulated", "inbound", "+14155550123", to)
 
 
-def caller(*turn_ms: int) -> SimulatedCaller:
-    return SimulatedCaller([CallerTurn(tone(ms), 16_000) for ms in turn_ms], phone=True)
+def caller(*turn_ms: int, patience_ms: int = 700) -> SimulatedCaller:
+    """A caller saying a tone of each length, each once the agent has been quiet for
+    ``patience_ms``, and hanging up after as long a quiet at the end. A call that must end
+    by the agent's hang-up waits longer, so that a loaded machine's slow hang-up does not
+    lose the race to the caller's."""
+    return SimulatedCaller(
+        [CallerTurn(tone(ms), 16_000) for ms in turn_ms],
+        phone=True,
+        policy=CallerPolicy(agent_idle_ms=patience_ms),
+    )
 
 
 def test_a_call_announces_started_answered_and_ended_in_order(settings: Settings) -> None:
@@ -336,7 +344,7 @@ def test_a_call_is_run_and_recorded_with_its_cdr(
             runtime = runtime_of(platform)
             tenant, number = await tenant_with_number(platform)
             admission = await runtime.admit(inbound(number, "CA123"))
-            transport = caller(800)
+            transport = caller(800, patience_ms=5000)
             outcome = await runtime.run(admission, transport)
             assert outcome.recorded and transport.closed
             assert await platform.calls.active(tenant) == 0

@@ -28,7 +28,10 @@ def test_the_call_above_capacity_is_refused_and_recorded_while_the_others_go_on(
             who = system_principal(tenant)
             admitted = [await runtime.admit(inbound(number, f"CA-{i}")) for i in range(CAPACITY)]
             async with asyncio.TaskGroup() as group:
-                calls = [group.create_task(runtime.run(a, caller(800))) for a in admitted]
+                calls = [
+                    group.create_task(runtime.run(a, caller(800, patience_ms=5000)))
+                    for a in admitted
+                ]
                 await asyncio.sleep(0.2)  # the calls are under way
                 assert runtime.active_calls == CAPACITY and runtime.over_capacity()
                 with pytest.raises(CallRefused) as refused:

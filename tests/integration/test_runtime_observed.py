@@ -49,7 +49,9 @@ def test_a_tool_the_brain_ran_is_a_tool_called_event_of_the_call(settings: Setti
         async with control_plane(settings) as platform:
             runtime = runtime_of(platform, ToolBrainFactory())
             tenant, number = await tenant_with_number(platform)
-            outcome = await runtime.run(await runtime.admit(inbound(number)), caller(800))
+            outcome = await runtime.run(
+                await runtime.admit(inbound(number)), caller(800, patience_ms=5000)
+            )
             assert outcome.recorded and outcome.result.ended_by == "agent_hangup"
             async with platform.db.unit() as session:
                 query = select(OutboxEvent.payload).where(
