@@ -167,25 +167,16 @@ async def serve(settings: Settings) -> None:
             max_calls=settings.worker_max_calls,
         )
         tokens = StreamTokens(runtime)
-        silence_s = settings.stream_silence_timeout_s
-        twilio = TwilioRoutes(
+        carrier = (  # what the media-stream carriers' routes share
             runtime,
             tokens,
             platform.numbers,
             platform.credentials,
             settings.public_base_url,
-            silence_s,
+            settings.stream_silence_timeout_s,
         )
-        app.include_router(twilio.router())
-        telnyx = TelnyxRoutes(
-            runtime,
-            tokens,
-            platform.numbers,
-            platform.credentials,
-            settings.public_base_url,
-            silence_s,
-        )
-        app.include_router(telnyx.router())
+        for routes in (TwilioRoutes(*carrier), TelnyxRoutes(*carrier)):
+            app.include_router(routes.router())
         webrtc = _webrtc_calls(runtime, platform, settings)
         if webrtc is not None:
             app.include_router(webrtc.router())
