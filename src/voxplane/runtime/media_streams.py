@@ -46,11 +46,7 @@ from voxplane.transports.twilio.protocol import (
     ProtocolError,
     Start,
 )
-from voxplane.transports.twilio.stream import (
-    CLOSE_POLICY,
-    STREAM_SILENCE_S,
-    MediaStreamTransport,
-)
+from voxplane.transports.twilio.stream import CLOSE_POLICY, MediaStreamTransport
 from voxplane.transports.twilio.twilio import TwilioDialect
 
 log = logging.getLogger(__name__)
@@ -133,7 +129,7 @@ class TwilioRoutes:
     credentials: CredentialService
     public_url: str
     """Where Twilio reaches this server (``VOXPLANE_PUBLIC_URL``), no trailing slash."""
-    silence_timeout_s: float = STREAM_SILENCE_S
+    silence_timeout_s: float
     """A stream silent this long is a dead line (``VOXPLANE_STREAM_SILENCE_TIMEOUT_S``)."""
 
     def router(self) -> APIRouter:
@@ -243,8 +239,8 @@ async def serve_stream(
     runtime: CallRuntime,
     tokens: StreamTokens,
     *,
+    silence_timeout_s: float,
     url_token: str | None = None,
-    silence_timeout_s: float = STREAM_SILENCE_S,
 ) -> tuple[MediaStreamTransport, str] | None:
     """Run a media stream's call; returns its transport and tenant once it is over. The
     stream token comes from the start message's parameters, or from the stream URL

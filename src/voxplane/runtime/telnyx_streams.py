@@ -42,7 +42,6 @@ from voxplane.runtime.media_streams import (
 from voxplane.services.credentials import CredentialService
 from voxplane.services.numbers import PhoneNumberService
 from voxplane.transports.twilio import telnyx_signature, twiml
-from voxplane.transports.twilio.stream import STREAM_SILENCE_S
 from voxplane.transports.twilio.telnyx import TelnyxDialect
 
 log = logging.getLogger(__name__)
@@ -62,7 +61,7 @@ class TelnyxRoutes:
     credentials: CredentialService
     public_url: str
     """Where Telnyx reaches this server (``VOXPLANE_PUBLIC_URL``), no trailing slash."""
-    silence_timeout_s: float = STREAM_SILENCE_S
+    silence_timeout_s: float
     """A stream silent this long is a dead line (``VOXPLANE_STREAM_SILENCE_TIMEOUT_S``)."""
 
     def router(self) -> APIRouter:
