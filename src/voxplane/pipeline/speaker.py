@@ -87,6 +87,7 @@ class Speaker:
         self._tracker = PlayoutTracker()
         self._frames_sent = 0
         self._frame_len = samples_per_frame(sink.sample_rate)
+        self._sample_ms = 1000 / sink.sample_rate
         self._lead_s = sink.lead_ms / 1000
         self._reset_s = max(UNDERRUN_RESET_S, self._lead_s)
         self._playing = asyncio.Event()
@@ -121,8 +122,12 @@ class Speaker:
         return 20.0 * self._frames_sent
 
     def heard(self, buffered_ms: float = 0.0) -> str:
-        """What the caller heard, given how much sent audio is still buffered downstream."""
-        return self._tracker.heard(self.sent_ms - buffered_ms)
+        """What the caller heard, given how much sent audio is still buffered downstream.
+
+        Resampled to the sink's rate, the TTS's audio is rounded to a whole sample: the
+        frames sent may come to under a sample less than its own length, and that is no
+        word unheard."""
+        return self._tracker.heard(self.sent_ms + self._sample_ms - buffered_ms)
 
     async def speak(self, events: AsyncIterator[BrainEvent]) -> None:
         """Run the answer to its end, including the sink playing out its buffer.
