@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     """Calls this worker runs at once; a call above it is refused (``over_capacity``: SIP
     503 with Retry-After, HTTP 503) instead of slowing every call down. Default: 2 per CPU
     core, what the local models were measured to hold; 0 refuses every call."""
+    preload_models: bool = True
+    """``serve`` loads the local models (Whisper, Piper, Silero) at start, and ``/readyz``
+    answers 503 until they are loaded, so no caller waits for them; off, the first call
+    that needs them loads them. Without the ``local`` extra nothing is loaded."""
     tts_cache_max_bytes: int = Field(64 * 1_048_576, ge=0)
     """The in-memory TTS phrase cache's size (without Redis); 0 turns it off."""
     tts_cache_ttl_s: int = Field(7 * 86_400, ge=60)

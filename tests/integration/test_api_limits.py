@@ -235,6 +235,21 @@ def test_probes_report_ok_when_every_backend_answers(client: TestClient) -> None
     }
 
 
+@pytest.mark.parametrize(("models", "status"), [("loading", 503), ("failed", 503), ("ok", 200)])
+def test_readyz_waits_for_the_local_models_a_worker_loads(
+    client: TestClient, models: str, status: int
+) -> None:
+    client.app.state.models = models  # type: ignore[attr-defined]  # as `serve` sets it
+    ready = client.get("/readyz")
+    assert ready.status_code == status, ready.text
+    assert ready.json()["checks"] == {
+        "database": "ok",
+        "sessions": "ok",
+        "events": "ok",
+        "models": models,
+    }
+
+
 @pytest.mark.parametrize("settings", [{"redis_url": UNREACHABLE_REDIS}], indirect=True)
 def test_an_unreachable_redis_makes_readyz_503_but_not_healthz(client: TestClient) -> None:
     ready = client.get("/readyz")

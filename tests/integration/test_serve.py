@@ -98,6 +98,8 @@ def test_serve_on_embedded_defaults_then_drain_on_sigterm(tmp_path: Path) -> Non
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, server)
+        # ready once the local models are loaded, not on the first call that needs them
+        assert httpx.get(f"{url}/readyz").json()["checks"]["models"] == "ok"
         assert (data / "voxplane.db").exists()
         assert (data / "secret.keys").stat().st_mode & 0o077 == 0  # only the owner reads keys
 

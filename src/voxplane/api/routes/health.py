@@ -19,8 +19,9 @@ async def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Readiness: the database, Redis and the event broker answer",
-    responses={503: {"description": "A backend is unreachable"}},
+    summary="Readiness: the database, Redis and the event broker answer, the local models "
+    "are loaded",
+    responses={503: {"description": "A backend is unreachable, or the models not loaded"}},
 )
 async def readyz(request: Request, platform: PlatformDep) -> JSONResponse:
     checks: dict[str, str] = {}
@@ -35,6 +36,9 @@ async def readyz(request: Request, platform: PlatformDep) -> JSONResponse:
             checks[name] = "ok"
         except UnavailableError:
             checks[name] = "unreachable"
+    models: str | None = request.app.state.models  # None: this process loads none at start
+    if models is not None:
+        checks["models"] = models  # loading, ok or failed
     draining = bool(getattr(request.app.state, "draining", False))
     ready = all(v == "ok" for v in checks.values()) and not draining
     body = {"status": "ready" if ready else "unavailable", "draining": draining, "checks": checks}
