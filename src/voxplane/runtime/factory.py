@@ -424,9 +424,12 @@ class ProviderFactory:
         await self._local_models()
 
     async def _silero_model(self) -> SileroModel:
+        """Silero for an agent that needs no other local model: the loaded models' own
+        when they are loaded (preloaded at a worker's start), else loaded alone."""
         async with self._loading:
             if self._silero is None:
-                self._silero = await asyncio.to_thread(SileroModel)
+                loaded = self._models
+                self._silero = loaded.silero if loaded else await asyncio.to_thread(SileroModel)
             return self._silero
 
     async def _local_models(self) -> LocalModels:

@@ -11,9 +11,10 @@ import pytest
 from pydantic import ValidationError
 
 from voxplane.agents.schema import AgentConfig
-from voxplane.media.vad import EnergyVad, SileroVad
+from voxplane.media.vad import EnergyVad, SileroVad, Vad
 from voxplane.providers.base import HangUp, TextChunk
 from voxplane.providers.scripted import FixedReplyBrain, FixedTranscriptSTT, PresynthesizedTTS
+from voxplane.runtime import factory
 from voxplane.runtime.factory import ProviderFactory, needs_local_models
 
 SCRIPTED: dict[str, Any] = {
@@ -86,3 +87,23 @@ def test_silero_windows_wait_together_only_past_the_agents_threshold(
     vad = asyncio.run(ProviderFactory().build(AgentConfig.model_validate(document))).vad
     assert isinstance(vad, SileroVad) and vad.hold is not None
     assert vad.hold.min_prob == pytest.approx(min_prob)
+
+
+@pytest.mark.models
+def test_a_preloaded_worker_gives_a_scripted_agent_its_silero(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After ``preload`` (a worker's start), an agent of scripted providers with a Silero
+    VAD gets the loaded model: its first call loads no second one."""
+
+    def no_second_load(*args: object) -> None:
+        raise AssertionError("Silero loaded again")
+
+    async def main() -> Vad:
+        worker = ProviderFactory()
+        await worker.preload()
+        monkeypatch.setattr(factory, "SileroModel", no_second_load)
+        document = {**SCRIPTED, "turn": {"vad": "silero"}}
+        return (await worker.build(AgentConfig.model_validate(document))).vad
+
+    assert isinstance(asyncio.run(main()), SileroVad)
