@@ -56,10 +56,6 @@ CLOSE_NORMAL = 1000
 CLOSE_POLICY = 1008
 CLOSE_LOST = 1011
 
-STREAM_SILENCE_S = 30.0
-"""A carrier streams the caller's audio every 20 ms for the whole call, silences included:
-nothing at all from it for this long and the line is dead (a connection that went away
-without closing: a network partition or a carrier's crash sends no FIN)."""
 SEND_STALL_S = 10.0
 """A message to the carrier still waiting to be sent after this long: it has stopped
 reading, and nothing it is sent will play."""
@@ -121,12 +117,14 @@ class MediaStreamTransport(Transport):
     async def watch(
         self,
         *,
-        silence_s: float = STREAM_SILENCE_S,
+        silence_s: float,
         stall_s: float = SEND_STALL_S,
         every_s: float = WATCH_EVERY_S,
     ) -> None:
         """Run alongside the call (its owner cancels it after): ends the call when the
-        carrier has sent nothing for ``silence_s`` or has not taken a message for
+        carrier has sent nothing for ``silence_s`` (it streams the caller's audio every
+        20 ms, silences included: a connection gone without closing, as in a network
+        partition or a carrier's crash, sends no FIN) or has not taken a message for
         ``stall_s``. Without it such a call would wait on its socket until the kernel
         gave up on the connection, many minutes later, holding its slot unrecorded."""
         loop = asyncio.get_running_loop()
